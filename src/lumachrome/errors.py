@@ -1,0 +1,27 @@
+"""The exception types that reach users.
+
+Every error a user can cause (a bad path, an unreadable image, a model folder that
+does not match its config) is raised as a :class:`LumachromeError` subclass whose
+message is one line naming *what* went wrong and *where*. The CLI prints that line
+and exits non-zero; anything else is a bug and keeps its traceback.
+"""
+
+
+class LumachromeError(Exception):
+    """Base class: a problem caused by input, reported to users as one line."""
+
+
+class ImageError(LumachromeError):
+    """An image file could not be read or written (missing, truncated, too large, ...)."""
+
+
+class ModelError(LumachromeError):
+    """A model folder or checkpoint is missing, malformed or does not match its config."""
+
+
+class ConfigError(LumachromeError):
+    """A training/evaluation configuration is invalid."""
+
+
+class DataError(LumachromeError):
+    """A dataset folder has no usable images, or a data pack is malformed."""
