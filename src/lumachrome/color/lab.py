@@ -11,12 +11,19 @@ Conventions used everywhere in lumachrome
   ``L_SCALE``, ``AB_SCALE``), so no other module ever scales Lab by hand.
 
 The torch functions are differentiable, work for float32/float64 on any device and follow
-scikit-image's ``rgb2lab``/``lab2rgb`` (same matrix and white point). The ``*_np`` functions are the
-fast path for full-resolution images (OpenCV, float32); ``benchmarks/bench_color.py`` compares them.
+scikit-image's ``rgb2lab``/``lab2rgb`` (same matrix, white point and piecewise constants). The
+``*_np`` functions are the fast path for full-resolution images: the same formulas in float32,
+evaluated in row chunks (flat memory at 24 MP), with ``cv2.transform`` for the matrix products and
+exact numpy powers/cube roots; they agree with scikit-image to about 2e-4 in Lab (OpenCV's own
+``cvtColor`` float32 interpolates the gamma curve and is off by up to ~0.6).
+``benchmarks/bench_color.py`` compares the options.
 """
 
 from __future__ import annotations
 
+import functools
+
+import cv2
 import numpy as np
 import torch
 
@@ -107,6 +114,10 @@ def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
 
     Returns:
         ``(*, 3, H, W)`` gamma-encoded sRGB, in ``[0, 1]`` when ``clip``.
+
+    Matches scikit-image's ``lab2rgb`` except for very out-of-gamut input with
+    ``b > 200 (L + 16) / 116`` (negative Z), which scikit-image clips to ``Z = 0`` (with a warning)
+    before converting and this function does not.
     """
     _check_channels(lab, "lab_to_rgb")
     L, a, b = lab.unbind(dim=-3)
@@ -142,30 +153,165 @@ def denormalize_ab(ab_n: torch.Tensor) -> torch.Tensor:
     return ab_n * AB_SCALE
 
 
-def rgb_to_lab_np(rgb: np.ndarray) -> np.ndarray:
-    """Fast path: ``(H, W, 3)`` sRGB (float in ``[0, 1]`` or uint8/uint16) -> float32 Lab ``(H, W, 3)``.
+# --- numpy fast path ---------------------------------------------------------------------------
+# Same formulas as the torch functions above, evaluated in float32 on row chunks of about
+# ``_CHUNK_PIXELS`` pixels so that the temporaries stay in cache and memory stays flat at 24 MP
+# (only the output array is full size). The two 3x3 (3x4 with offset) matrix products run through
+# ``cv2.transform``; powers and cube roots are exact numpy ufuncs, not OpenCV's interpolated gamma
+# tables (``cv2.cvtColor`` float32 differs from scikit-image by up to ~0.6 in a/b).
+_CHUNK_PIXELS = 1 << 16
 
-    Uses OpenCV's float32 conversion (same D65 definition, agrees with :func:`rgb_to_lab` to
-    about 0.01). Integer inputs are scaled by their type's maximum first.
+_XYZ_FROM_RGB_NP = np.array(_XYZ_FROM_RGB, dtype=np.float64)
+_WHITE_NP = np.array(_WHITE_D65, dtype=np.float64)
+# linear RGB -> XYZ / white (the white point division folded into the matrix)
+_M_RGB_TO_T = (_XYZ_FROM_RGB_NP / _WHITE_NP[:, None]).astype(np.float32)
+# f = (fx, fy, fz) -> (L, a, b) = (116 fy - 16, 500 (fx - fy), 200 (fy - fz)); last column: offset
+_M_F_TO_LAB = np.array(
+    [[0.0, 116.0, 0.0, -16.0], [500.0, -500.0, 0.0, 0.0], [0.0, 200.0, -200.0, 0.0]], dtype=np.float32
+)
+# (L, a, b) -> f = (fx, fy, fz) with fy = (L + 16) / 116, fx = fy + a / 500, fz = fy - b / 200
+_M_LAB_TO_F = np.array(
+    [
+        [1.0 / 116.0, 1.0 / 500.0, 0.0, 16.0 / 116.0],
+        [1.0 / 116.0, 0.0, 0.0, 16.0 / 116.0],
+        [1.0 / 116.0, 0.0, -1.0 / 200.0, 16.0 / 116.0],
+    ],
+    dtype=np.float32,
+)
+# XYZ / white -> linear RGB (the white point multiplication folded into the matrix)
+_M_T_TO_RGB = (np.array(_RGB_FROM_XYZ, dtype=np.float64) * _WHITE_NP[None, :]).astype(np.float32)
+
+
+def _srgb_to_linear64(v: np.ndarray) -> np.ndarray:
+    """Exact sRGB decoding in float64 (used to build the integer lookup tables)."""
+    return np.where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92)
+
+
+@functools.lru_cache(maxsize=2)
+def _linear_lut(bits: int) -> np.ndarray:
+    """float32 table: integer code (uint8 / uint16) -> linear sRGB, exact in float64."""
+    n = (1 << bits) - 1
+    return _srgb_to_linear64(np.arange(n + 1, dtype=np.float64) / n).astype(np.float32)
+
+
+def _check_hw3(a: np.ndarray, name: str) -> None:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(a).__name__}")
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"{name}: expected shape (H, W, 3), got {a.shape}")
+
+
+def _prepare_out(out: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if (
+        not isinstance(out, np.ndarray)
+        or out.shape != shape
+        or out.dtype != np.float32
+        or not out.flags.c_contiguous
+    ):
+        raise ValueError(f"{name}: out must be a C-contiguous float32 array of shape {shape}")
+    return out
+
+
+def _row_chunks(h: int, w: int):
+    """Row slices of about ``_CHUNK_PIXELS`` pixels (none for an empty image)."""
+    if h == 0 or w == 0:
+        return
+    rows = max(1, _CHUNK_PIXELS // w)
+    for r0 in range(0, h, rows):
+        yield slice(r0, min(h, r0 + rows))
+
+
+def rgb_to_lab_np(rgb: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Fast path: sRGB ``(H, W, 3)`` -> float32 CIE Lab ``(H, W, 3)`` (D65, as :func:`rgb_to_lab`).
+
+    Args:
+        rgb: ``(H, W, 3)`` gamma-encoded sRGB: float (any precision, clipped to ``[0, 1]``),
+            ``uint8`` (``/ 255``) or ``uint16`` (``/ 65535``). Integer inputs are decoded through
+            an exact lookup table.
+        out: optional C-contiguous float32 ``(H, W, 3)`` array to write into; it may be ``rgb``
+            itself (in-place conversion of a float32 image).
+
+    Returns:
+        float32 ``(H, W, 3)``: ``L`` in ``[0, 100]``, raw ``a, b``. Agrees with scikit-image's
+        ``rgb2lab`` (float64) to about 2e-4 (float32 rounding); see ``benchmarks/bench_color.py``.
+
+    Works in row chunks of about 65k pixels: besides ``out`` it needs only a few MB.
     """
-    import cv2
-
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"rgb_to_lab_np: expected shape (H, W, 3), got {rgb.shape}")
+    _check_hw3(rgb, "rgb_to_lab_np")
+    lut = None
     if rgb.dtype == np.uint8:
-        x = rgb.astype(np.float32) * (1.0 / 255.0)
+        lut = _linear_lut(8)
     elif rgb.dtype == np.uint16:
-        x = rgb.astype(np.float32) * (1.0 / 65535.0)
-    else:
-        x = np.clip(rgb, 0.0, 1.0).astype(np.float32, copy=False)
-    return cv2.cvtColor(x, cv2.COLOR_RGB2Lab)
+        lut = _linear_lut(16)
+    elif not np.issubdtype(rgb.dtype, np.floating):
+        raise ValueError(f"rgb_to_lab_np: unsupported dtype {rgb.dtype} (use float, uint8 or uint16)")
+    h, w, _ = rgb.shape
+    out = _prepare_out(out, (h, w, 3), "rgb_to_lab_np")
+    for rows in _row_chunks(h, w):
+        if lut is not None:
+            lin = np.take(lut, rgb[rows])
+        else:
+            c = rgb[rows].astype(np.float32)  # always a copy: safe when out is rgb
+            np.clip(c, 0.0, 1.0, out=c)
+            # sRGB decoding (IEC 61966-2-1)
+            lin = c + np.float32(0.055)
+            lin *= np.float32(1.0 / 1.055)
+            np.power(lin, np.float32(2.4), out=lin)
+            small = c <= np.float32(0.04045)
+            np.multiply(c, np.float32(1.0 / 12.92), out=c)
+            np.copyto(lin, c, where=small)
+        t = cv2.transform(lin, _M_RGB_TO_T)  # XYZ / white
+        # CIE f(t): cube root above eps, linear below
+        f = np.cbrt(t)
+        small = t <= np.float32(_EPS)
+        t *= np.float32(_KAPPA)
+        t += np.float32(16.0 / 116.0)
+        np.copyto(f, t, where=small)
+        cv2.transform(f, _M_F_TO_LAB, dst=out[rows])
+    return out
 
 
-def lab_to_rgb_np(lab: np.ndarray) -> np.ndarray:
-    """Fast path: float Lab ``(H, W, 3)`` -> float32 sRGB ``(H, W, 3)`` clipped to ``[0, 1]``."""
-    import cv2
+def lab_to_rgb_np(lab: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Fast path: CIE Lab ``(H, W, 3)`` -> float32 sRGB ``(H, W, 3)`` clipped to ``[0, 1]``.
 
-    if lab.ndim != 3 or lab.shape[2] != 3:
-        raise ValueError(f"lab_to_rgb_np: expected shape (H, W, 3), got {lab.shape}")
-    rgb = cv2.cvtColor(lab.astype(np.float32, copy=False), cv2.COLOR_Lab2RGB)
-    return np.clip(rgb, 0.0, 1.0, out=rgb)
+    Args:
+        lab: float ``(H, W, 3)``, ``L`` in ``[0, 100]``, raw ``a, b`` (any float precision).
+        out: optional C-contiguous float32 ``(H, W, 3)`` array to write into; it may be ``lab``
+            itself (in-place conversion of a float32 Lab image).
+
+    Returns:
+        float32 ``(H, W, 3)`` gamma-encoded sRGB in ``[0, 1]``. Same formulas as
+        :func:`lab_to_rgb` with ``clip=True`` (out-of-gamut colours are clipped in linear RGB,
+        which gives the same result as clipping after encoding); agrees with scikit-image's
+        ``lab2rgb`` on in-gamut colours to about 1e-5.
+    """
+    _check_hw3(lab, "lab_to_rgb_np")
+    if not np.issubdtype(lab.dtype, np.floating):
+        raise ValueError(f"lab_to_rgb_np: expected a float array, got {lab.dtype}")
+    h, w, _ = lab.shape
+    out = _prepare_out(out, (h, w, 3), "lab_to_rgb_np")
+    for rows in _row_chunks(h, w):
+        c = lab[rows]
+        if c.dtype != np.float32:
+            c = c.astype(np.float32)
+        f = cv2.transform(c, _M_LAB_TO_F)  # a new array: safe when out is lab
+        # inverse of f: f^3 above 6/29, else (f - 16/116) / kappa
+        t = f * f
+        t *= f
+        small = f <= np.float32(0.2068966)
+        f -= np.float32(16.0 / 116.0)
+        f *= np.float32(1.0 / _KAPPA)
+        np.copyto(t, f, where=small)
+        lin = cv2.transform(t, _M_T_TO_RGB)
+        np.clip(lin, 0.0, 1.0, out=lin)
+        # sRGB encoding
+        enc = np.power(lin, np.float32(1.0 / 2.4))
+        enc *= np.float32(1.055)
+        enc -= np.float32(0.055)
+        small = lin <= np.float32(0.0031308)
+        lin *= np.float32(12.92)
+        np.copyto(enc, lin, where=small)
+        out[rows] = enc
+    return out
