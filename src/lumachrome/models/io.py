@@ -1,0 +1,355 @@
+"""Model folders: ``config.json`` + ``model.safetensors`` + ``README.md``.
+
+``config.json``::
+
+    {"format": "lumachrome-model", "format_version": 1,
+     "architecture": "unet", "args": {...},            # create_model(architecture, **args)
+     "preprocessing": {"size": 256}, "decoding": {"temperature": 0.38},
+     "name": ..., "training": {...}, "metrics": {...}}  # free-form extra keys
+
+Weights are stored with safetensors only (no pickle: loading a model folder never executes code).
+Loading is strict: every tensor must match the network built from the config, by name and shape.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lumachrome.errors import ModelError
+from lumachrome.models.registry import create_model, get_factory
+
+__all__ = [
+    "CONFIG_NAME",
+    "CARD_NAME",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "WEIGHTS_NAME",
+    "load_model_dir",
+    "read_config",
+    "save_model_dir",
+]
+
+FORMAT = "lumachrome-model"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+_RESERVED = ("format", "format_version", "architecture", "args", "preprocessing", "decoding")
+_DEFAULT_TEMPERATURE = 0.38
+_MAX_LISTED = 3
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _json_ready(value: Any, what: str) -> Any:
+    """Round-trip through JSON (tuples become lists); ``ModelError`` if not serialisable."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"save_model_dir: {what} is not JSON-serialisable ({e})") from None
+
+
+def _fmt_keys(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_LISTED])
+    return shown + (f", ... (+{len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else "")
+
+
+def _compare_state(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
+) -> str | None:
+    """One-line description of how ``found`` (name -> shape) differs from ``expected``, or None."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = [
+        f"{k} {tuple(found[k])} vs {tuple(expected[k])}"
+        for k in sorted(set(expected) & set(found))
+        if tuple(found[k]) != tuple(expected[k])
+    ]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing tensor(s): {_fmt_keys(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected tensor(s): {_fmt_keys(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatch(es) (file vs config): {_fmt_keys(shapes)}")
+    return "; ".join(parts) or None
+
+
+def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+def _default_card(config: dict[str, Any], n_params: int, folder: str) -> str:
+    """A generated model card listing the config."""
+    name = config.get("name") or folder
+    lines = [
+        f"# {name}",
+        "",
+        f"lumachrome colorization model (`{config['architecture']}`, "
+        f"{n_params / 1e6:.2f}M parameters): predicts CIE Lab ab from L.",
+        "",
+        "## Configuration",
+        "",
+        "| key | value |",
+        "| --- | --- |",
+        f"| architecture | `{config['architecture']}` |",
+    ]
+    for k, v in config["args"].items():
+        lines.append(f"| args.{k} | `{json.dumps(v)}` |")
+    for section in ("preprocessing", "decoding"):
+        for k, v in (config.get(section) or {}).items():
+            lines.append(f"| {section}.{k} | `{json.dumps(v)}` |")
+    for k, v in config.items():
+        if k not in _RESERVED and k != "name":
+            lines.append(f"| {k} | `{json.dumps(v)}` |")
+    lines += [
+        "",
+        "## Files",
+        "",
+        f"* `{CONFIG_NAME}`: architecture, arguments, preprocessing and decoding settings.",
+        f"* `{WEIGHTS_NAME}`: weights (safetensors).",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from lumachrome.models.io import load_model_dir",
+        f'model, config = load_model_dir("{folder}")',
+        "ab = model.predict_ab(L)  # L: (B, 1, H, W) in [0, 100] -> raw ab (B, 2, H, W)",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# --------------------------------------------------------------------------- save
+
+
+def save_model_dir(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    architecture: str,
+    args: dict[str, Any],
+    preprocessing: dict[str, Any],
+    decoding: dict[str, Any] | None = None,
+    card: str = "",
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` as a model folder at ``path`` (atomically) and return the path.
+
+    Args:
+        model: the network; its state dict must match ``create_model(architecture, **args)``
+            (checked before anything is written, so a saved folder always loads).
+        architecture: a registered name (:func:`~lumachrome.models.registry.list_models`).
+        args: factory keyword arguments (JSON-serialisable). For ``UNetColorizer`` prefer
+            ``architecture="unet", args=model.args`` (self-contained, independent of presets).
+        preprocessing: e.g. ``{"size": 256}``.
+        decoding: e.g. ``{"temperature": 0.38}``; default: the model's ``default_temperature``.
+        card: ``README.md`` text; empty: a generated card listing the config.
+        extra: further top-level config keys (``name``, ``training``, ``metrics``, ...).
+
+    The folder is built in a temporary sibling and renamed into place; an existing folder at
+    ``path`` is replaced only after the new one is complete.
+    """
+    path = Path(path)
+    get_factory(architecture)  # ModelError for unknown names
+    if not isinstance(args, dict):
+        raise ModelError(f"save_model_dir: args must be a dict, got {type(args).__name__}")
+    if decoding is None:
+        decoding = {"temperature": float(getattr(model, "default_temperature", _DEFAULT_TEMPERATURE))}
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & set(_RESERVED))
+    if clash:
+        raise ModelError(f"save_model_dir: extra keys {clash} clash with reserved config keys")
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": architecture,
+        "args": _json_ready(args, "args"),
+        "preprocessing": _json_ready(dict(preprocessing), "preprocessing"),
+        "decoding": _json_ready(dict(decoding), "decoding"),
+        **_json_ready(extra, "extra"),
+    }
+
+    # CPU, contiguous, unshared copies (safetensors refuses shared or strided storage).
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    # The weights must load into the model the config describes: build it on the meta device
+    # (no memory, no init) and compare names and shapes.
+    with torch.device("meta"):
+        reference = create_model(architecture, **config["args"])
+    problem = _compare_state(_shapes(reference.state_dict()), _shapes(state))
+    if problem:
+        raise ModelError(
+            f"save_model_dir: model does not match architecture {architecture!r} with args "
+            f"{json.dumps(config['args'])}: {problem}"
+        )
+
+    from safetensors.torch import save_file
+
+    if path.exists() and not path.is_dir():
+        raise ModelError(f"{path}: exists and is not a folder")
+    n_params = sum(p.numel() for p in model.parameters())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    except OSError as e:
+        raise ModelError(f"{path}: cannot write model folder ({e.strerror or e})") from e
+    try:
+        _write_text(tmp / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        _write_text(tmp / CARD_NAME, card or _default_card(config, n_params, path.name))
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700 folders
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old / "m")  # move aside, then swap in the new folder
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old / "m", path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except OSError as e:
+        raise ModelError(f"{path}: cannot write model folder ({e.strerror or e})") from e
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _resolve_folder(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.is_file() and path.name in (CONFIG_NAME, WEIGHTS_NAME):
+        path = path.parent  # accept the config or weights file itself
+    if not path.exists():
+        raise ModelError(f"{path}: model folder not found")
+    if not path.is_dir():
+        raise ModelError(f"{path}: not a lumachrome model folder (not a directory)")
+    return path
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a model folder's ``config.json`` (``ModelError`` naming the file otherwise)."""
+    folder = _resolve_folder(path)
+    cfg_path = folder / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise ModelError(f"{folder}: not a lumachrome model folder ({CONFIG_NAME} missing)")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{cfg_path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelError(f"{cfg_path}: cannot read ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise ModelError(
+            f"{cfg_path}: not a lumachrome model config (format {found!r}, expected {FORMAT!r})"
+        )
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{cfg_path}: unsupported format_version {version!r} (this lumachrome reads {FORMAT_VERSION})"
+        )
+    if not isinstance(config.get("architecture"), str):
+        raise ModelError(f"{cfg_path}: 'architecture' missing or not a string")
+    if not isinstance(config.get("args", {}), dict):
+        raise ModelError(f"{cfg_path}: 'args' must be an object")
+    for section in ("preprocessing", "decoding"):
+        if not isinstance(config.get(section) or {}, dict):
+            raise ModelError(f"{cfg_path}: {section!r} must be an object")
+    config.setdefault("args", {})
+    config["preprocessing"] = config.get("preprocessing") or {}
+    config["decoding"] = config.get("decoding") or {}
+    return config
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ModelError(f"load_model_dir: invalid device {device!r} ({e})") from None
+
+
+def load_model_dir(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a model folder written by :func:`save_model_dir`.
+
+    Builds ``create_model(config["architecture"], **config["args"])``, loads ``model.safetensors``
+    strictly (names and shapes must match exactly), moves it to ``device`` (``"auto"``: CUDA when
+    available), sets eval mode and ``model.default_temperature`` from ``config["decoding"]``.
+
+    Returns:
+        ``(model, config)`` with ``config`` the parsed ``config.json``.
+
+    Raises:
+        ModelError: missing folder/config/weights, invalid JSON, unknown format version or
+            architecture, bad args, unreadable safetensors, or weights that do not match the config.
+    """
+    folder = _resolve_folder(path)
+    config = read_config(folder)
+    cfg_path = folder / CONFIG_NAME
+    try:
+        model = create_model(config["architecture"], **config["args"])
+    except ModelError as e:
+        raise ModelError(f"{cfg_path}: {e}") from None
+
+    temperature = config["decoding"].get("temperature", _DEFAULT_TEMPERATURE)
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+        or temperature <= 0
+    ):
+        raise ModelError(f"{cfg_path}: decoding.temperature must be a positive number, got {temperature!r}")
+
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise ModelError(f"{folder}: {WEIGHTS_NAME} missing")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{weights}: unreadable safetensors file ({msg})") from None
+
+    problem = _compare_state(_shapes(model.state_dict()), _shapes(state))
+    if problem:
+        raise ModelError(
+            f"{weights}: weights do not match {CONFIG_NAME} (architecture "
+            f"{config['architecture']!r}): {problem}"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:  # e.g. dtypes that cannot be copied; keep it to one line
+        raise ModelError(f"{weights}: {' '.join(str(e).split())[:300]}") from None
+    model.to(_resolve_device(device))
+    model.eval()
+    if hasattr(model, "default_temperature"):
+        model.default_temperature = float(temperature)
+    return model, config
