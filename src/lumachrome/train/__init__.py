@@ -1,0 +1,1 @@
+"""Training: configuration dataclasses, the supervised trainer, the loop, checkpoints and export."""

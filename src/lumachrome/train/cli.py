@@ -1,0 +1,48 @@
+"""``lumachrome train``: argument parsing for the training loop (flags and config files)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lumachrome.train.config import add_config_arguments, config_from_args, load_config_file
+
+__all__ = ["build_parser", "train_main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lumachrome train",
+        description="Train a colorizer (U-Net; regression or classification) on folders of colour images "
+                    "or data packs. Every option of the config file can be overridden as --section.field.",
+        epilog="examples:\n"
+               "  lumachrome train --data photos/train --val photos/val --steps 2000 --out runs/demo\n"
+               "  lumachrome train --config configs/photo.yaml --train.steps 500\n"
+               "  lumachrome train --resume runs/demo --steps 4000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", help="YAML or TOML config file (see lumachrome/configs/)")
+    p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue from a run folder or checkpoint")
+    add_config_arguments(p)
+    return p
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``lumachrome train``; returns the exit code. Errors raise LumachromeError."""
+    from lumachrome.train.loop import train
+
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    base = load_config_file(ns.config) if ns.config else {}
+    if ns.resume and not ns.config:
+        # Start from the configuration stored in the checkpoint; flags override it.
+        from lumachrome.train.checkpoint import load_checkpoint
+
+        base = load_checkpoint(ns.resume).state["config"]
+    cfg = config_from_args(ns, base)
+    if ns.resume and not any(k == "cfg:train.out" and v for k, v in vars(ns).items()):
+        from lumachrome.train.checkpoint import find_checkpoint
+
+        cfg.train.out = str(find_checkpoint(ns.resume).parent.parent)
+    train(cfg, resume=ns.resume, log=lambda m: print(m, file=sys.stderr, flush=True))
+    return 0

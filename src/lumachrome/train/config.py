@@ -1,0 +1,281 @@
+"""Training configuration: dataclasses, loaded from YAML/TOML and overridden by CLI flags.
+
+A config file has one table per dataclass::
+
+    data:  {train: [photos/train, photos/extra], val: photos/val, size: 128}
+    model: {architecture: unet, head: regression, args: {widths: [32, 64, 128, 256]}}
+    optim: {lr: 0.0005, schedule: cosine, warmup_steps: 200}
+    train: {steps: 20000, batch_size: 32, loss: l1, out: runs/photo}
+
+Every field can be overridden on the command line as ``--section.field VALUE`` (for example
+``--train.steps 500``); a few common ones have short aliases (``--data``, ``--val``, ``--steps``,
+``--out``, ...). The resolved configuration is saved into every checkpoint, so a run can be resumed
+or exported from its checkpoint alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from lumachrome.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TrainConfig",
+    "add_config_arguments",
+    "config_from_args",
+    "load_config_file",
+]
+
+LOSSES = ("l1", "huber", "l2", "ce")
+SCHEDULES = ("cosine", "constant", "linear")
+
+
+@dataclass
+class DataConfig:
+    """Where images come from and how they are cropped."""
+
+    train: list[str] = field(default_factory=list)  # folders of colour images (recursive)
+    pack: list[str] = field(default_factory=list)  # pre-decoded packs (lumachrome data pack)
+    val: str | None = None  # a folder of colour images for per-epoch validation
+    size: int = 128  # training crop size
+    val_size: int = 128  # validation centre-crop size
+    val_images: int = 64  # number of validation images used each epoch
+    min_scale: float = 0.35  # random-resized crop: smallest area fraction
+    flip: bool = True
+    workers: int = 2  # DataLoader workers for folder datasets
+    max_files: int | None = None  # cap on folder images (quick experiments)
+
+
+@dataclass
+class ModelConfig:
+    """Which registered architecture to build (see ``lumachrome.models``)."""
+
+    architecture: str = "unet"
+    head: str = "regression"  # "regression" (ab) or "classification" (ab-bin logits)
+    args: dict[str, Any] = field(default_factory=lambda: {"widths": [32, 64, 128, 256]})
+    temperature: float = 0.38  # annealed-mean T used when decoding classification models
+    rebalance_lambda: float = 0.5  # Zhang et al. 2016, Eq. 4
+    prior_images: int = 2000  # images used to estimate the empirical ab prior
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with warm-up and a decay schedule."""
+
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    schedule: str = "cosine"
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.02
+    grad_clip: float = 1.0
+    ema: float = 0.999  # EMA decay of the weights (0 disables)
+
+
+@dataclass
+class TrainConfig:
+    """The loop: length, loss, logging and checkpointing."""
+
+    out: str = "runs/run"
+    steps: int = 1000
+    batch_size: int = 16
+    loss: str = "l1"
+    huber_delta: float = 0.05  # in network ab units (ab / 110)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # on CUDA
+    log_every: int = 20
+    ckpt_every: int = 500
+    keep_checkpoints: int = 3
+    epoch_steps: int | None = None  # steps per "epoch" (validation + sample grid); default: one pass
+    samples: int = 8  # images in the per-epoch sample grid
+    progress: bool = True
+    name: str = "model"
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "config") -> RunConfig:
+        cfg = cls()
+        for section, value in (d or {}).items():
+            if section not in _SECTIONS:
+                raise ConfigError(f"{where}: unknown section '{section}' (expected {', '.join(_SECTIONS)})")
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: section '{section}' must be a table/mapping")
+            sub = getattr(cfg, section)
+            for key, v in value.items():
+                _set_field(sub, section, key, v, where)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.train.loss not in LOSSES:
+            raise ConfigError(f"train.loss: '{self.train.loss}' is not one of {', '.join(LOSSES)}")
+        if self.optim.schedule not in SCHEDULES:
+            raise ConfigError(f"optim.schedule: '{self.optim.schedule}' is not one of {', '.join(SCHEDULES)}")
+        if self.model.head not in ("regression", "classification"):
+            raise ConfigError(f"model.head: '{self.model.head}' must be regression or classification")
+        if (self.train.loss == "ce") != (self.model.head == "classification"):
+            raise ConfigError("train.loss 'ce' goes with model.head 'classification' (and only with it)")
+        for name, v in (("train.steps", self.train.steps), ("train.batch_size", self.train.batch_size),
+                        ("data.size", self.data.size), ("data.val_size", self.data.val_size)):
+            if v <= 0:
+                raise ConfigError(f"{name}: must be positive, got {v}")
+        if not 0 < self.data.min_scale <= 1:
+            raise ConfigError(f"data.min_scale: must be in (0, 1], got {self.data.min_scale}")
+        if self.model.temperature <= 0:
+            raise ConfigError(f"model.temperature: must be > 0, got {self.model.temperature}")
+        if not 0 <= self.optim.ema < 1:
+            raise ConfigError(f"optim.ema: must be in [0, 1), got {self.optim.ema}")
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+def _coerce(value: Any, tp: Any, what: str) -> Any:
+    """Convert ``value`` (from YAML/TOML or a CLI string) to the annotated type ``tp``."""
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if origin is type(None) or tp is type(None):
+        return None
+    # Optional[X] / X | None
+    if args and type(None) in args and origin is not list and origin is not dict:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        inner = [a for a in args if a is not type(None)][0]
+        return _coerce(value, inner, what)
+    if origin is list:
+        (inner,) = args or (Any,)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v != ""] if not value.startswith("[") else json.loads(value)
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_coerce(v, inner, what) for v in value]
+    if origin is dict:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{what}: expected a JSON object, got {value!r}") from e
+        if not isinstance(value, dict):
+            raise ConfigError(f"{what}: expected a mapping, got {value!r}")
+        return dict(value)
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                low = value.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if tp is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if tp is float:
+            return float(value)
+        if tp is str:
+            return str(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{what}: cannot read {value!r} as {getattr(tp, '__name__', tp)}") from e
+    return value
+
+
+def _set_field(obj: Any, section: str, key: str, value: Any, where: str) -> None:
+    hints = get_type_hints(type(obj))
+    if key not in hints:
+        known = ", ".join(f.name for f in dataclasses.fields(obj))
+        raise ConfigError(f"{where}: unknown option '{section}.{key}' (known: {known})")
+    setattr(obj, key, _coerce(value, hints[key], f"{section}.{key}"))
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) config file into a nested dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text) or {}
+        if p.suffix.lower() == ".json":
+            return json.loads(text)
+    except Exception as e:  # parser errors carry line numbers; keep them on one line
+        raise ConfigError(f"{p}: invalid config file: {str(e).splitlines()[0]}") from e
+    raise ConfigError(f"{p}: unknown config format (use .yaml, .yml, .toml or .json)")
+
+
+# Short aliases for the most used options: alias -> (section, field).
+_ALIASES = {
+    "data": ("data", "train"),
+    "val": ("data", "val"),
+    "pack": ("data", "pack"),
+    "size": ("data", "size"),
+    "arch": ("model", "architecture"),
+    "head": ("model", "head"),
+    "lr": ("optim", "lr"),
+    "steps": ("train", "steps"),
+    "batch-size": ("train", "batch_size"),
+    "loss": ("train", "loss"),
+    "out": ("train", "out"),
+    "seed": ("train", "seed"),
+    "device": ("train", "device"),
+    "name": ("train", "name"),
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--section.field`` for every config field and the short aliases."""
+    group = parser.add_argument_group("configuration (override the config file)")
+    for alias, (section, key) in _ALIASES.items():
+        nargs = "+" if (section, key) in (("data", "train"), ("data", "pack")) else None
+        group.add_argument(f"--{alias}", dest=f"cfg:{section}.{key}", nargs=nargs, default=None,
+                           metavar=key.upper(), help=f"alias of --{section}.{key}")
+    for section, cls in _SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            tp = get_type_hints(cls)[f.name]
+            nargs = "+" if get_origin(tp) is list else None
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            group.add_argument(f"--{section}.{f.name}", dest=f"cfg:{section}.{f.name}", nargs=nargs,
+                               default=None, metavar="V", help=f"default: {default!r}")
+
+
+def config_from_args(ns: argparse.Namespace, base: dict[str, Any] | None = None) -> RunConfig:
+    """Merge a parsed namespace (from :func:`add_config_arguments`) over ``base`` (a config dict)."""
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (base or {}).items() if isinstance(v, dict)}
+    for k, v in (base or {}).items():
+        if not isinstance(v, dict):
+            raise ConfigError(f"config: section '{k}' must be a table/mapping")
+    for dest, value in vars(ns).items():
+        if not dest.startswith("cfg:") or value is None:
+            continue
+        section, key = dest[4:].split(".", 1)
+        merged.setdefault(section, {})[key] = value
+    return RunConfig.from_dict(merged, where="config")

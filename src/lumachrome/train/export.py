@@ -1,0 +1,76 @@
+"""Turn a training checkpoint into a model folder (``config.json``, ``model.safetensors``, ``README.md``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lumachrome.errors import ModelError
+from lumachrome.models import create_model
+from lumachrome.models.io import save_model_dir
+from lumachrome.train.checkpoint import load_checkpoint
+
+__all__ = ["export_checkpoint", "model_card"]
+
+
+def _last_metrics(run_dir: Path) -> dict[str, Any] | None:
+    f = run_dir / "metrics.jsonl"
+    if not f.is_file():
+        return None
+    lines = [ln for ln in f.read_text().splitlines() if ln.strip()]
+    return json.loads(lines[-1]) if lines else None
+
+
+def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None, weights: str) -> str:
+    cfg = state["config"]
+    spec = state["model"]
+    lines = [
+        f"# lumachrome model `{name}`",
+        "",
+        f"A `{spec['architecture']}` colorizer ({cfg['model']['head']} head) predicting CIE Lab ab from L.",
+        "",
+        "## Training",
+        f"- data: {', '.join(cfg['data']['train'] or cfg['data']['pack'])} at {cfg['data']['size']} px crops",
+        f"- loss: {cfg['train']['loss']}, {state['step']} steps of batch {cfg['train']['batch_size']}, "
+        f"AdamW lr {cfg['optim']['lr']} ({cfg['optim']['schedule']}), seed {cfg['train']['seed']}",
+        f"- weights: {weights}",
+        f"- architecture args: `{json.dumps(spec['args'])}`",
+    ]
+    if metrics:
+        lines += ["", "## Validation at the end of training (quick check, not the evaluation protocol)",
+                  "", "| " + " | ".join(metrics) + " |", "|" + "---|" * len(metrics),
+                  "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in metrics.values()) + " |"]
+    lines += ["", "## Limits",
+              "Colours are plausible, not historically true; they are learned from the training photos only."]
+    return "\n".join(lines) + "\n"
+
+
+def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = None, use_ema: bool = True) -> Path:
+    """Export the (EMA) weights of a checkpoint (folder, run folder or ``checkpoints/``) to ``out_dir``."""
+    c = load_checkpoint(ckpt)
+    spec = c.state.get("model")
+    if not spec or "architecture" not in spec:
+        raise ModelError(f"{c.path}: checkpoint has no model description")
+    model = create_model(spec["architecture"], **spec["args"])
+    if use_ema and c.ema is not None:
+        sd = {k[len("module."):]: v for k, v in c.ema.items() if k.startswith("module.")}
+        weights = "EMA of the weights"
+    else:
+        sd = c.model
+        weights = "raw weights (no EMA)"
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise ModelError(f"{c.path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from e
+    name = name or c.state["config"]["train"].get("name") or Path(out_dir).name
+    run_dir = c.path.parent.parent
+    metrics = _last_metrics(run_dir)
+    card = model_card(name, c.state, metrics, weights)
+    extra = {"name": name, "training": {"step": c.step, "config": c.state["config"]}}
+    if metrics:
+        extra["validation"] = metrics
+    save_model_dir(model, out_dir, architecture=spec["architecture"], args=spec["args"],
+                   preprocessing=spec.get("preprocessing", {"size": 256}), decoding=spec.get("decoding") or None,
+                   card=card, extra=extra)
+    return Path(out_dir)

@@ -1,0 +1,325 @@
+"""The training loop around :class:`SupervisedTrainer`: data, validation, samples, checkpoints, logs.
+
+``train(cfg, resume=...)`` runs a whole training and returns the run folder, which holds::
+
+    config.yaml            the resolved configuration
+    checkpoints/step-*/    atomic checkpoints (see lumachrome.train.checkpoint)
+    samples/epoch-*.png    per-epoch sample grids (gray input | prediction | ground truth)
+    tb/                    TensorBoard scalars (loss, lr, images/s, validation metrics)
+    metrics.jsonl          validation metrics per epoch
+    model/                 the exported model folder (EMA weights) at the end
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lumachrome.color.lab import lab_to_rgb
+from lumachrome.errors import ConfigError, DataError
+from lumachrome.models import create_model
+from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
+from lumachrome.train.config import RunConfig
+from lumachrome.train.supervised import SupervisedTrainer
+
+__all__ = ["resolve_device", "train", "validate"]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: '{name}' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------------------- data
+@dataclass
+class TrainData:
+    batches: Iterator[dict[str, torch.Tensor]]
+    num_images: int
+    state: Any = None  # an object with state_dict()/load_state_dict() (TensorBatcher), or None
+
+
+def _folder_batches(cfg: RunConfig) -> TrainData:
+    from torch.utils.data import ConcatDataset, DataLoader
+
+    from lumachrome.data.photos import ColorFolderDataset
+
+    sets = [ColorFolderDataset(d, size=cfg.data.size, train=True, min_scale=cfg.data.min_scale,
+                               flip=cfg.data.flip, max_files=cfg.data.max_files) for d in cfg.data.train]
+    ds = sets[0] if len(sets) == 1 else ConcatDataset(sets)
+    if len(ds) < cfg.train.batch_size:
+        raise DataError(f"{', '.join(cfg.data.train)}: {len(ds)} images, fewer than one batch "
+                        f"({cfg.train.batch_size})")
+    g = torch.Generator().manual_seed(cfg.train.seed)
+    loader = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
+                        num_workers=cfg.data.workers, generator=g, persistent_workers=cfg.data.workers > 0,
+                        pin_memory=torch.cuda.is_available())
+
+    def forever():
+        while True:
+            yield from loader
+
+    return TrainData(batches=forever(), num_images=len(ds))
+
+
+def _pack_batches(cfg: RunConfig, device: torch.device) -> TrainData:
+    from lumachrome.data.pack import load_pack_tensor
+    from lumachrome.data.tensor_batches import TensorBatcher
+
+    tensors = [load_pack_tensor(p) for p in cfg.data.pack]
+    sizes = {t.shape[-1] for t in tensors}
+    if len(sizes) > 1:
+        # Packs of different sizes are resized to the largest before concatenation.
+        top = max(sizes)
+        tensors = [t if t.shape[-1] == top else torch.nn.functional.interpolate(
+            t.float(), size=(top, top), mode="bilinear", antialias=True, align_corners=False
+        ).round().clamp(0, 255).to(torch.uint8) for t in tensors]
+    images = torch.cat(tensors).to(device)
+    if images.shape[0] < cfg.train.batch_size:
+        raise DataError(f"{', '.join(cfg.data.pack)}: {images.shape[0]} images, fewer than one batch")
+    batcher = TensorBatcher(images, cfg.data.size, cfg.train.batch_size, min_scale=cfg.data.min_scale,
+                            flip=cfg.data.flip, seed=cfg.train.seed)
+    return TrainData(batches=batcher, num_images=len(batcher), state=batcher)
+
+
+def make_train_data(cfg: RunConfig, device: torch.device) -> TrainData:
+    if cfg.data.pack:
+        return _pack_batches(cfg, device)
+    if cfg.data.train:
+        return _folder_batches(cfg)
+    raise ConfigError("no training data: give --data DIR... (folders) or --pack FILE... (data packs)")
+
+
+def load_val_set(cfg: RunConfig) -> dict[str, torch.Tensor] | None:
+    """The first ``val_images`` validation images (evenly spaced over the folder), centre-cropped."""
+    if not cfg.data.val:
+        return None
+    from lumachrome.data.photos import ColorFolderDataset
+
+    ds = ColorFolderDataset(cfg.data.val, size=cfg.data.val_size, train=False)
+    n = min(cfg.data.val_images, len(ds))
+    idx = np.linspace(0, len(ds) - 1, n).round().astype(int) if n > 0 else []
+    items = [ds[int(i)] for i in idx]
+    if not items:
+        return None
+    return {k: torch.stack([it[k] for it in items]) for k in ("L", "ab", "rgb")}
+
+
+# ----------------------------------------------------------------------------------- validation
+@torch.no_grad()
+def predict_in_batches(model: torch.nn.Module, L: torch.Tensor, device: torch.device, bs: int = 32,
+                       temperature: float | None = None) -> torch.Tensor:
+    model.eval()
+    outs = []
+    for i in range(0, L.shape[0], bs):
+        outs.append(model.predict_ab(L[i:i + bs].to(device), temperature=temperature).float().cpu())
+    return torch.cat(outs)
+
+
+def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
+    return (rgb.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def validate(model: torch.nn.Module, val: dict[str, torch.Tensor], device: torch.device,
+             temperature: float | None = None) -> tuple[dict[str, float], torch.Tensor]:
+    """PSNR, AuC and colourfulness of ``model`` on the validation tensors; returns (metrics, pred rgb)."""
+    from lumachrome.metrics import ab_auc, colorfulness, psnr
+
+    ab = predict_in_batches(model, val["L"], device, temperature=temperature)
+    pred_rgb = lab_to_rgb(torch.cat([val["L"], ab], dim=1))
+    p8, g8 = _to_uint8(pred_rgb), _to_uint8(val["rgb"])
+    m = {
+        "psnr": float(np.mean([psnr(p, g) for p, g in zip(p8, g8)])),
+        "auc": float(np.mean([ab_auc(p, g) for p, g in zip(p8, g8)])),
+        "cf": float(np.mean([colorfulness(p) for p in p8])),
+        "cf_gt": float(np.mean([colorfulness(g) for g in g8])),
+        "ab_l1": float((ab - val["ab"]).abs().mean()),
+    }
+    return m, pred_rgb
+
+
+def sample_grid(val: dict[str, torch.Tensor], pred_rgb: torch.Tensor, n: int) -> np.ndarray:
+    """Rows of (gray input | prediction | ground truth), float (H, W, 3) in [0, 1]."""
+    n = min(n, pred_rgb.shape[0])
+    gray = lab_to_rgb(torch.cat([val["L"][:n], torch.zeros_like(val["ab"][:n])], dim=1))
+    rows = [torch.cat([gray[i], pred_rgb[i], val["rgb"][i]], dim=2) for i in range(n)]
+    grid = torch.cat(rows, dim=1)
+    return grid.permute(1, 2, 0).clamp(0, 1).numpy().astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------- model
+def build_model(cfg: RunConfig, train_data: TrainData | None, device: torch.device):
+    """Create the network; for classification, estimate the ab prior and the rebalancing weights."""
+    args = dict(cfg.model.args)
+    args["head"] = cfg.model.head
+    class_weights = None
+    if cfg.model.head == "classification":
+        from lumachrome.color.bins import ABGamut, empirical_prior, rebalance_weights
+
+        centers = ABGamut.build().centers
+        args["num_bins"] = int(centers.shape[0])
+        model = create_model(cfg.model.architecture, **args)
+        if train_data is not None:
+            n_batches = max(1, cfg.model.prior_images // cfg.train.batch_size)
+            batches = (next(train_data.batches)["ab"].cpu() for _ in range(n_batches))
+            prior = empirical_prior(batches, centers)
+        else:
+            prior = torch.full((centers.shape[0],), 1.0 / centers.shape[0])
+        class_weights = rebalance_weights(prior, cfg.model.rebalance_lambda)
+        model.set_bins(centers, prior)
+        model.default_temperature = cfg.model.temperature
+    else:
+        model = create_model(cfg.model.architecture, **args)
+    return model, args, class_weights
+
+
+def model_spec(cfg: RunConfig, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "architecture": cfg.model.architecture,
+        "args": args,
+        "preprocessing": {"size": cfg.data.val_size if cfg.data.val_size >= 64 else 256},
+        "decoding": {"temperature": cfg.model.temperature} if cfg.model.head == "classification" else {},
+    }
+
+
+# ----------------------------------------------------------------------------------------- loop
+def train(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
+    """Run a training; returns the run folder. Ctrl-C saves a checkpoint and stops cleanly."""
+    import yaml
+    from tqdm.auto import tqdm
+
+    from lumachrome.imageio import save_image
+
+    cfg.validate()
+    device = resolve_device(cfg.train.device)
+    seed_everything(cfg.train.seed)
+    run_dir = Path(cfg.train.out)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(resume)
+        saved = RunConfig.from_dict(ckpt.state["config"], where=str(ckpt.path))
+        # The architecture must match the checkpoint; the loop length/logging may change.
+        if saved.model != cfg.model:
+            log(f"resume: using the model configuration stored in {ckpt.path}")
+            cfg.model = saved.model
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    data = make_train_data(cfg, device)
+    val = load_val_set(cfg)
+    model, args, class_weights = build_model(cfg, data if ckpt is None else None, device)
+    if ckpt is not None and cfg.model.head == "classification":
+        class_weights = _weights_from_state(ckpt.model, cfg)
+    trainer = SupervisedTrainer(model, cfg, device, class_weights=class_weights)
+    spec = model_spec(cfg, args)
+
+    start = 0
+    if ckpt is not None:
+        trainer.load_state(ckpt.model, ckpt.optimizer_state(), ckpt.state.get("scheduler"), ckpt.ema)
+        start = ckpt.step
+        ckpt.restore_rng()
+        if data.state is not None and "data" in ckpt.state.get("extra", {}):
+            data.state.load_state_dict(ckpt.state["extra"]["data"])
+        log(f"resumed from {ckpt.path} at step {start}")
+
+    epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
+    writer = _summary_writer(run_dir / "tb")
+    log(f"training {cfg.model.architecture}/{cfg.model.head} on {data.num_images} images, device {device}, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters -> {run_dir}")
+
+    def checkpoint(step: int) -> Path:
+        extra = {"data": data.state.state_dict()} if data.state is not None else {}
+        return save_checkpoint(run_dir, step=step, epoch=step // epoch_steps, config=cfg.to_dict(),
+                               model_spec=spec, extra=extra, keep=cfg.train.keep_checkpoints,
+                               **trainer.state_for_checkpoint())
+
+    def end_of_epoch(step: int) -> None:
+        epoch = step // epoch_steps
+        if val is None:
+            return
+        metrics, pred = validate(trainer.eval_model, val, device)
+        for k, v in metrics.items():
+            writer.add_scalar(f"val/{k}", v, step)
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, "epoch": epoch, **metrics}) + "\n")
+        save_image(run_dir / "samples" / f"epoch-{epoch:03d}.png", sample_grid(val, pred, cfg.train.samples))
+        log(f"epoch {epoch} (step {step}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+    step = start
+    bar = tqdm(total=cfg.train.steps, initial=start, disable=not cfg.train.progress, unit="step",
+               dynamic_ncols=True)
+    t_last, n_last = time.perf_counter(), 0
+    try:
+        while step < cfg.train.steps:
+            batch = next(data.batches)
+            logs = trainer.step(batch)
+            step += 1
+            n_last += batch["L"].shape[0]
+            bar.update(1)
+            if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+                dt = time.perf_counter() - t_last
+                ips = n_last / max(dt, 1e-9)
+                t_last, n_last = time.perf_counter(), 0
+                bar.set_postfix(loss=f"{logs['loss']:.4f}", img_s=f"{ips:.0f}", lr=f"{logs['lr']:.2e}")
+                for k, v in logs.items():
+                    writer.add_scalar(f"train/{k}", v, step)
+                writer.add_scalar("train/images_per_s", ips, step)
+            if step % epoch_steps == 0 or step == cfg.train.steps:
+                end_of_epoch(step)
+            if step % cfg.train.ckpt_every == 0 and step < cfg.train.steps:
+                checkpoint(step)
+    except KeyboardInterrupt:
+        bar.close()
+        path = checkpoint(step)
+        writer.close()
+        log(f"interrupted at step {step}: saved {path}; continue with --resume {run_dir}")
+        raise
+    bar.close()
+    path = checkpoint(step)
+    writer.close()
+    from lumachrome.train.export import export_checkpoint
+
+    model_dir = export_checkpoint(path, run_dir / "model", name=cfg.train.name)
+    log(f"done: checkpoint {path}, model folder {model_dir}")
+    return run_dir
+
+
+def _weights_from_state(model_sd: dict[str, torch.Tensor], cfg: RunConfig) -> torch.Tensor | None:
+    from lumachrome.color.bins import rebalance_weights
+
+    prior = model_sd.get("prior")
+    return rebalance_weights(prior, cfg.model.rebalance_lambda) if prior is not None else None
+
+
+class _NullWriter:
+    def add_scalar(self, *a, **k) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _summary_writer(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency, but keep training alive without it
+        return _NullWriter()
+    os.makedirs(path, exist_ok=True)
+    return SummaryWriter(str(path))

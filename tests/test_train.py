@@ -1,0 +1,183 @@
+"""End-to-end training on generated images: loss falls, checkpoints resume, export reloads exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lumachrome.data.synthetic import write_synthetic_folder
+from lumachrome.errors import ConfigError
+from lumachrome.train.checkpoint import find_checkpoint, load_checkpoint
+from lumachrome.train.cli import train_main
+from lumachrome.train.config import RunConfig, load_config_file
+from lumachrome.train.loop import train
+
+TINY = {"widths": [8, 16, 32], "blocks": 1}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    write_synthetic_folder(root / "train", 48, size=48, seed=1)
+    write_synthetic_folder(root / "val", 8, size=48, seed=2)
+    return root
+
+
+def _cfg(folders: Path, out: Path, model: dict | None = None, **train) -> RunConfig:
+    cfg = RunConfig.from_dict({
+        "data": {"train": [str(folders / "train")], "val": str(folders / "val"), "size": 32, "val_size": 32,
+                 "val_images": 8, "workers": 0},
+        "model": {"architecture": "unet", "args": TINY, **(model or {})},
+        "optim": {"lr": 3e-3, "warmup_steps": 5, "ema": 0.9},
+        "train": {"out": str(out), "steps": 40, "batch_size": 8, "log_every": 5, "ckpt_every": 20,
+                  "progress": False, "epoch_steps": 20, **train},
+    })
+    return cfg
+
+
+def test_loss_falls_and_beats_gray(folders, tmp_path):
+    from lumachrome.train.loop import load_val_set, validate
+    from lumachrome.train.supervised import SupervisedTrainer
+    from lumachrome.train.loop import build_model, make_train_data
+
+    cfg = _cfg(folders, tmp_path / "run", steps=80)
+    torch.manual_seed(0)
+    data = make_train_data(cfg, torch.device("cpu"))
+    model, _, _ = build_model(cfg, data, torch.device("cpu"))
+    trainer = SupervisedTrainer(model, cfg, torch.device("cpu"))
+    losses = [trainer.step(next(data.batches))["loss"] for _ in range(cfg.train.steps)]
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+    val = load_val_set(cfg)
+    gray = {"L": val["L"], "ab": val["ab"], "rgb": val["rgb"]}
+
+    class Gray(torch.nn.Module):
+        def predict_ab(self, L, temperature=None):
+            return torch.zeros(L.shape[0], 2, *L.shape[2:])
+
+    m_model, _ = validate(trainer.model, val, torch.device("cpu"))
+    m_gray, _ = validate(Gray(), gray, torch.device("cpu"))
+    assert m_model["ab_l1"] < m_gray["ab_l1"]
+
+
+def test_train_run_writes_everything_and_export_reloads(folders, tmp_path):
+    from lumachrome.models.io import load_model_dir
+
+    run = train(_cfg(folders, tmp_path / "run"), log=lambda m: None)
+    assert (run / "config.yaml").is_file()
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["epoch-001.png", "epoch-002.png"]
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and {"psnr", "auc", "cf"} <= set(json.loads(lines[-1]))
+    assert list((run / "tb").iterdir()), "tensorboard event file written"
+    ckpt = find_checkpoint(run)
+    assert ckpt.name == "step-0000040"
+    model, config = load_model_dir(run / "model")
+    assert config["architecture"] == "unet"
+    assert (run / "model" / "README.md").read_text().startswith("# lumachrome model")
+    # The exported model is the checkpoint's EMA, bit for bit.
+    c = load_checkpoint(run)
+    sd = model.state_dict()
+    for k, v in c.ema.items():
+        if k.startswith("module."):
+            assert torch.equal(sd[k[len("module."):]], v)
+    L = torch.rand(2, 1, 24, 40) * 100
+    model2, _ = load_model_dir(run / "model")
+    with torch.no_grad():
+        assert torch.equal(model.predict_ab(L), model2.predict_ab(L))
+
+
+def test_resume_matches_uninterrupted_run(folders, tmp_path):
+    """20 steps + resume to 40 gives exactly the weights of one 40-step run (pack data, CPU)."""
+    from lumachrome.data.pack import build_pack
+
+    pack = tmp_path / "train.npz"
+    build_pack([folders / "train"], pack, size=32, progress=False)
+
+    def cfg(out, steps):
+        c = _cfg(folders, out, steps=steps)
+        c.data.train, c.data.pack, c.data.val = [], [str(pack)], None
+        c.optim.schedule = "constant"
+        return c
+
+    full = train(cfg(tmp_path / "full", 40), log=lambda m: None)
+    part = train(cfg(tmp_path / "part", 20), log=lambda m: None)
+    resumed = train(cfg(tmp_path / "part", 40), resume=str(part), log=lambda m: None)
+    a, b = load_checkpoint(full), load_checkpoint(resumed)
+    assert a.step == b.step == 40
+    for k in a.model:
+        torch.testing.assert_close(a.model[k], b.model[k], rtol=1e-5, atol=1e-6)
+
+
+def test_keyboard_interrupt_saves_checkpoint(folders, tmp_path, monkeypatch):
+    from lumachrome.train import supervised
+
+    calls = {"n": 0}
+    orig = supervised.SupervisedTrainer.step
+
+    def step(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return orig(self, batch)
+
+    monkeypatch.setattr(supervised.SupervisedTrainer, "step", step)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(folders, tmp_path / "run"), log=lambda m: None)
+    assert load_checkpoint(tmp_path / "run").step == 6
+
+
+def test_classification_training_runs(folders, tmp_path):
+    cfg = _cfg(folders, tmp_path / "cls", model={"head": "classification", "prior_images": 16}, steps=6, loss="ce")
+    cfg.train.epoch_steps = 6
+    run = train(cfg, log=lambda m: None)
+    from lumachrome.models.io import load_model_dir
+
+    model, config = load_model_dir(run / "model")
+    assert config["decoding"]["temperature"] == pytest.approx(0.38)
+    assert torch.isclose(model.prior.sum(), torch.tensor(1.0), atol=1e-4)
+    ab = model.predict_ab(torch.rand(1, 1, 32, 32) * 100)
+    assert ab.shape == (1, 2, 32, 32) and torch.isfinite(ab).all()
+
+
+def test_cli_flags_and_config_file(folders, tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text(f"""
+[data]
+train = ["{folders / 'train'}"]
+size = 32
+workers = 0
+[model]
+args = {{ widths = [8, 16], blocks = 1 }}
+[train]
+steps = 4
+batch_size = 4
+progress = false
+out = "{tmp_path / 'cli'}"
+""")
+    assert load_config_file(conf)["train"]["steps"] == 4
+    assert train_main(["--config", str(conf), "--train.steps", "3", "--lr", "0.001"]) == 0
+    c = load_checkpoint(tmp_path / "cli")
+    assert c.step == 3 and c.state["config"]["optim"]["lr"] == 0.001
+
+
+@pytest.mark.parametrize("bad", [
+    {"train": {"loss": "nope"}},
+    {"train": {"steps": 0}},
+    {"train": {"nosuch": 1}},
+    {"bogus": {}},
+    {"train": {"loss": "ce"}},  # ce needs a classification head
+    {"data": {"size": "big"}},
+])
+def test_bad_configs_raise_config_error(bad):
+    with pytest.raises(ConfigError):
+        RunConfig.from_dict(bad)
+
+
+def test_no_training_data_is_a_clear_error(tmp_path):
+    cfg = RunConfig.from_dict({"train": {"out": str(tmp_path / "x"), "progress": False}})
+    with pytest.raises(ConfigError, match="no training data"):
+        train(cfg, log=lambda m: None)
