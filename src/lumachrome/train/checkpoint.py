@@ -9,6 +9,9 @@ A checkpoint is a folder ``RUN/checkpoints/step-000500/`` holding
 
 It is written into a temporary sibling folder and renamed into place, so an interrupted write
 never leaves a half checkpoint; ``RUN/checkpoints/latest`` is a small text file naming the newest.
+
+In a distributed (DDP) run only rank 0 calls :func:`save_checkpoint`, with the unwrapped network, so
+the keys carry no ``module.`` prefix and the checkpoint does not depend on the number of processes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ STATE_FORMAT = "lumachrome-checkpoint"
 
 def _cpu_contig(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in sd.items()}
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The network inside a DistributedDataParallel wrapper (its state_dict keys have no ``module.``)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _flatten_optimizer(opt_state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -84,7 +94,8 @@ def save_checkpoint(
     final = ckpt_root / f"step-{step:07d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".step-{step:07d}.", dir=ckpt_root))
     try:
-        save_file(_cpu_contig(model.state_dict()), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        save_file(_cpu_contig(_unwrap(model).state_dict()), str(tmp / "model.safetensors"),
+                  metadata={"format": "pt"})
         if ema is not None:
             save_file(_cpu_contig(ema.state_dict()), str(tmp / "ema.safetensors"), metadata={"format": "pt"})
         opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())

@@ -8,6 +8,11 @@
     tb/                    TensorBoard scalars (loss, lr, images/s, validation metrics)
     metrics.jsonl          validation metrics per epoch
     model/                 the exported model folder (EMA weights) at the end
+
+Under ``torchrun --nproc_per_node N -m lumachrome train ...`` the same function runs in N processes
+(PyTorch DDP, see :mod:`lumachrome.train.distributed`): ``train.batch_size`` is the global batch,
+each rank trains on ``batch_size / N`` images (pack data: its slice of the same global batch;
+folders: a ``DistributedSampler`` shard), and rank 0 alone validates and writes everything above.
 """
 
 from __future__ import annotations
@@ -27,19 +32,18 @@ import torch
 from lumachrome.color.lab import lab_to_rgb
 from lumachrome.errors import ConfigError, DataError
 from lumachrome.models import create_model
+from lumachrome.train import distributed
 from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
 from lumachrome.train.config import RunConfig
+from lumachrome.train.distributed import DistInfo
 from lumachrome.train.supervised import SupervisedTrainer
 
 __all__ = ["resolve_device", "train", "validate"]
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: '{name}' requested but CUDA is not available")
-    return torch.device(name)
+    """``train.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) as a torch device; ConfigError without CUDA."""
+    return distributed.resolve_device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -52,34 +56,57 @@ def seed_everything(seed: int) -> None:
 @dataclass
 class TrainData:
     batches: Iterator[dict[str, torch.Tensor]]
-    num_images: int
+    num_images: int  # images in the whole training set (all ranks together)
     state: Any = None  # an object with state_dict()/load_state_dict() (TensorBatcher), or None
+    sampler: Any = None  # the DistributedSampler of a distributed folder run, or None
 
 
-def _folder_batches(cfg: RunConfig) -> TrainData:
-    from torch.utils.data import ConcatDataset, DataLoader
+def _folder_batches(cfg: RunConfig, dist: DistInfo | None = None, start_step: int = 0) -> TrainData:
+    from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
     from lumachrome.data.photos import ColorFolderDataset
 
+    dist = dist or DistInfo()
     sets = [ColorFolderDataset(d, size=cfg.data.size, train=True, min_scale=cfg.data.min_scale,
                                flip=cfg.data.flip, max_files=cfg.data.max_files) for d in cfg.data.train]
     ds = sets[0] if len(sets) == 1 else ConcatDataset(sets)
     if len(ds) < cfg.train.batch_size:
         raise DataError(f"{', '.join(cfg.data.train)}: {len(ds)} images, fewer than one batch "
                         f"({cfg.train.batch_size})")
-    g = torch.Generator().manual_seed(cfg.train.seed)
-    loader = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
-                        num_workers=cfg.data.workers, generator=g, persistent_workers=cfg.data.workers > 0,
-                        pin_memory=torch.cuda.is_available())
+    common = dict(num_workers=cfg.data.workers, persistent_workers=cfg.data.workers > 0,
+                  pin_memory=torch.cuda.is_available(), drop_last=True)
+    if not dist.enabled:
+        g = torch.Generator().manual_seed(cfg.train.seed)
+        loader = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=True, generator=g, **common)
 
-    def forever():
+        def forever():
+            while True:
+                yield from loader
+
+        return TrainData(batches=forever(), num_images=len(ds))
+
+    # Each rank reads a disjoint shard of every epoch's permutation (same seed on all ranks, a new
+    # permutation per epoch through set_epoch). The loader's generator seeds the workers'
+    # augmentation, so it differs per rank.
+    sampler = DistributedSampler(ds, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
+                                 seed=cfg.train.seed, drop_last=True)
+    g = torch.Generator().manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank, start_step))
+    loader = DataLoader(ds, batch_size=distributed.per_rank_batch_size(cfg.train.batch_size, dist.world_size),
+                        sampler=sampler, generator=g, **common)
+    # A resumed run continues with the epoch it was in rather than replaying epoch 0's order.
+    first_epoch = start_step // max(1, len(loader))
+
+    def forever_sharded():
+        epoch = first_epoch
         while True:
+            sampler.set_epoch(epoch)
             yield from loader
+            epoch += 1
 
-    return TrainData(batches=forever(), num_images=len(ds))
+    return TrainData(batches=forever_sharded(), num_images=len(ds), sampler=sampler)
 
 
-def _pack_batches(cfg: RunConfig, device: torch.device) -> TrainData:
+def _pack_batches(cfg: RunConfig, device: torch.device, dist: DistInfo | None = None) -> TrainData:
     from lumachrome.data.pack import load_pack_tensor
     from lumachrome.data.tensor_batches import TensorBatcher
 
@@ -94,16 +121,21 @@ def _pack_batches(cfg: RunConfig, device: torch.device) -> TrainData:
     images = torch.cat(tensors).to(device)
     if images.shape[0] < cfg.train.batch_size:
         raise DataError(f"{', '.join(cfg.data.pack)}: {images.shape[0]} images, fewer than one batch")
+    dist = dist or DistInfo()
+    distributed.per_rank_batch_size(cfg.train.batch_size, dist.world_size)  # ConfigError if uneven
+    # Every rank holds the whole pack and draws the same global batch; it keeps its own slice.
     batcher = TensorBatcher(images, cfg.data.size, cfg.train.batch_size, min_scale=cfg.data.min_scale,
-                            flip=cfg.data.flip, seed=cfg.train.seed)
+                            flip=cfg.data.flip, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size)
     return TrainData(batches=batcher, num_images=len(batcher), state=batcher)
 
 
-def make_train_data(cfg: RunConfig, device: torch.device) -> TrainData:
+def make_train_data(cfg: RunConfig, device: torch.device, dist: DistInfo | None = None,
+                    start_step: int = 0) -> TrainData:
+    """The endless training batches of this process (``batch_size / world_size`` images each)."""
     if cfg.data.pack:
-        return _pack_batches(cfg, device)
+        return _pack_batches(cfg, device, dist)
     if cfg.data.train:
-        return _folder_batches(cfg)
+        return _folder_batches(cfg, dist, start_step)
     raise ConfigError("no training data: give --data DIR... (folders) or --pack FILE... (data packs)")
 
 
@@ -179,7 +211,9 @@ def build_model(cfg: RunConfig, train_data: TrainData | None, device: torch.devi
         if train_data is not None:
             n_batches = max(1, cfg.model.prior_images // cfg.train.batch_size)
             batches = (next(train_data.batches)["ab"].cpu() for _ in range(n_batches))
-            prior = empirical_prior(batches, centers)
+            # Distributed: every rank counts its share of the same number of pixels, so the mean
+            # of the rank distributions is the distribution of all of them (the smoothing is linear).
+            prior = distributed.all_reduce_mean(empirical_prior(batches, centers))
         else:
             prior = torch.full((centers.shape[0],), 1.0 / centers.shape[0])
         class_weights = rebalance_weights(prior, cfg.model.rebalance_lambda)
@@ -201,15 +235,31 @@ def model_spec(cfg: RunConfig, args: dict[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------------- loop
 def train(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
-    """Run a training; returns the run folder. Ctrl-C saves a checkpoint and stops cleanly."""
+    """Run a training; returns the run folder. Ctrl-C saves a checkpoint and stops cleanly.
+
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1), it joins the process group (NCCL on CUDA, gloo on
+    the CPU), trains with DistributedDataParallel and leaves the group at the end.
+    """
+    cfg.validate()
+    dist = distributed.setup(cfg.train.device)
+    try:
+        return _train(cfg, resume, log, dist)
+    finally:
+        distributed.cleanup(dist)
+
+
+def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
     import yaml
     from tqdm.auto import tqdm
 
     from lumachrome.imageio import save_image
 
-    cfg.validate()
-    device = resolve_device(cfg.train.device)
-    seed_everything(cfg.train.seed)
+    main = dist.is_main
+    if not main:
+        log = _quiet  # rank 0 speaks for the group
+    per_rank = distributed.per_rank_batch_size(cfg.train.batch_size, dist.world_size)
+    device = dist.device
+    seed_everything(cfg.train.seed)  # the same on every rank: identical initial weights
     run_dir = Path(cfg.train.out)
     ckpt = None
     if resume:
@@ -219,51 +269,69 @@ def train(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
         if saved.model != cfg.model:
             log(f"resume: using the model configuration stored in {ckpt.path}")
             cfg.model = saved.model
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    data = make_train_data(cfg, device)
-    val = load_val_set(cfg)
+    data = make_train_data(cfg, device, dist, start_step=ckpt.step if ckpt is not None else 0)
+    val = load_val_set(cfg) if main else None
     model, args, class_weights = build_model(cfg, data if ckpt is None else None, device)
     if ckpt is not None and cfg.model.head == "classification":
         class_weights = _weights_from_state(ckpt.model, cfg)
     trainer = SupervisedTrainer(model, cfg, device, class_weights=class_weights)
     spec = model_spec(cfg, args)
+    if dist.enabled and device.type != "cuda" and any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        log("note: BatchNorm statistics are per rank on the CPU (PyTorch's SyncBatchNorm needs CUDA); "
+            "use model.args.norm 'group' for results independent of the number of processes")
 
     start = 0
     if ckpt is not None:
+        # The checkpoint state is global (weights, optimiser, step, pack batcher), so a run may resume
+        # with another number of processes.
         trainer.load_state(ckpt.model, ckpt.optimizer_state(), ckpt.state.get("scheduler"), ckpt.ema)
         start = ckpt.step
         ckpt.restore_rng()
         if data.state is not None and "data" in ckpt.state.get("extra", {}):
             data.state.load_state_dict(ckpt.state["extra"]["data"])
-        log(f"resumed from {ckpt.path} at step {start}")
+        was = ckpt.state.get("extra", {}).get("world_size", 1)
+        log(f"resumed from {ckpt.path} at step {start}"
+            + (f" (saved by {was} processes, now {dist.world_size})" if was != dist.world_size else ""))
+    if dist.enabled:
+        # Per-rank randomness (folder augmentation in the main process, dropout); the weights were
+        # initialised identically above and DDP broadcast rank 0's anyway.
+        torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank, start))
 
     epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
-    writer = _summary_writer(run_dir / "tb")
-    log(f"training {cfg.model.architecture}/{cfg.model.head} on {data.num_images} images, device {device}, "
+    writer = _summary_writer(run_dir / "tb") if main else _NullWriter()
+    procs = (f", {dist.world_size} processes ({dist.backend}) x {per_rank} images per step"
+             if dist.enabled else "")
+    log(f"training {cfg.model.architecture}/{cfg.model.head} on {data.num_images} images, device {device}{procs}, "
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters -> {run_dir}")
 
-    def checkpoint(step: int) -> Path:
+    def checkpoint(step: int) -> Path | None:
+        if not main:
+            return None
         extra = {"data": data.state.state_dict()} if data.state is not None else {}
+        extra["world_size"] = dist.world_size
         return save_checkpoint(run_dir, step=step, epoch=step // epoch_steps, config=cfg.to_dict(),
                                model_spec=spec, extra=extra, keep=cfg.train.keep_checkpoints,
                                **trainer.state_for_checkpoint())
 
     def end_of_epoch(step: int) -> None:
         epoch = step // epoch_steps
-        if val is None:
-            return
-        metrics, pred = validate(trainer.eval_model, val, device)
-        for k, v in metrics.items():
-            writer.add_scalar(f"val/{k}", v, step)
-        with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": step, "epoch": epoch, **metrics}) + "\n")
-        save_image(run_dir / "samples" / f"epoch-{epoch:03d}.png", sample_grid(val, pred, cfg.train.samples))
-        log(f"epoch {epoch} (step {step}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        if val is not None:  # rank 0 only
+            metrics, pred = validate(trainer.eval_model, val, device)
+            for k, v in metrics.items():
+                writer.add_scalar(f"val/{k}", v, step)
+            with open(run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps({"step": step, "epoch": epoch, **metrics}) + "\n")
+            save_image(run_dir / "samples" / f"epoch-{epoch:03d}.png", sample_grid(val, pred, cfg.train.samples))
+            log(f"epoch {epoch} (step {step}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        distributed.barrier()  # the other ranks wait for rank 0's validation
 
     step = start
-    bar = tqdm(total=cfg.train.steps, initial=start, disable=not cfg.train.progress, unit="step",
+    bar = tqdm(total=cfg.train.steps, initial=start, disable=not (cfg.train.progress and main), unit="step",
                dynamic_ncols=True)
     t_last, n_last = time.perf_counter(), 0
     try:
@@ -271,7 +339,7 @@ def train(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
             batch = next(data.batches)
             logs = trainer.step(batch)
             step += 1
-            n_last += batch["L"].shape[0]
+            n_last += batch["L"].shape[0] * dist.world_size
             bar.update(1)
             if step % cfg.train.log_every == 0 or step == cfg.train.steps:
                 dt = time.perf_counter() - t_last
@@ -286,19 +354,27 @@ def train(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
             if step % cfg.train.ckpt_every == 0 and step < cfg.train.steps:
                 checkpoint(step)
     except KeyboardInterrupt:
+        # No collective here: the other ranks may already be gone. Rank 0's state is complete.
         bar.close()
         path = checkpoint(step)
         writer.close()
-        log(f"interrupted at step {step}: saved {path}; continue with --resume {run_dir}")
+        if main:
+            log(f"interrupted at step {step}: saved {path}; continue with --resume {run_dir}")
         raise
     bar.close()
     path = checkpoint(step)
     writer.close()
-    from lumachrome.train.export import export_checkpoint
+    if main:
+        from lumachrome.train.export import export_checkpoint
 
-    model_dir = export_checkpoint(path, run_dir / "model", name=cfg.train.name)
-    log(f"done: checkpoint {path}, model folder {model_dir}")
+        model_dir = export_checkpoint(path, run_dir / "model", name=cfg.train.name)
+        log(f"done: checkpoint {path}, model folder {model_dir}")
+    distributed.barrier()  # when train() returns on any rank, rank 0's files are complete
     return run_dir
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def _weights_from_state(model_sd: dict[str, torch.Tensor], cfg: RunConfig) -> torch.Tensor | None:

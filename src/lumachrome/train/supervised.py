@@ -4,6 +4,12 @@
 One :class:`SupervisedTrainer` owns the model, its optimiser, schedule and weight EMA, and exposes
 an explicit ``step(batch) -> dict of floats``. The loop around it (data, validation, checkpoints,
 logging) lives in :mod:`lumachrome.train.loop`.
+
+Under ``torchrun`` (a ``torch.distributed`` process group of more than one rank) the trainer wraps
+the model in :class:`~torch.nn.parallel.DistributedDataParallel`: each rank computes the loss on its
+share of the global batch and DDP averages the gradients, so the update is the single-process update
+on the global batch (the losses used here are means over equally sized rank batches). ``model``,
+the EMA and the checkpointed state stay the unwrapped network (no ``module.`` key prefix).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumachrome.color.lab import normalize_ab
+from lumachrome.train import distributed
 from lumachrome.train.config import RunConfig
 
 __all__ = ["EMA", "SupervisedTrainer", "lr_lambda"]
@@ -67,17 +74,27 @@ class SupervisedTrainer:
     Args:
         model: a colorizer (takes raw L ``(B,1,H,W)``; returns raw ab or bin logits).
         cfg: the run configuration (loss, optimiser, schedule, EMA).
-        device: where to train.
+        device: where to train (this rank's device in a distributed run).
         class_weights: ``(Q,)`` rebalancing weights for the ``ce`` loss (Zhang Eq. 4).
+        ddp: wrap the model in DistributedDataParallel; default (None): when a process group of
+            more than one rank is initialised. BatchNorm layers become SyncBatchNorm on CUDA
+            (PyTorch's SyncBatchNorm does not run on CPU tensors: on gloo/CPU each rank keeps
+            per-rank batch statistics).
     """
 
     def __init__(self, model: nn.Module, cfg: RunConfig, device: torch.device,
-                 class_weights: torch.Tensor | None = None) -> None:
+                 class_weights: torch.Tensor | None = None, *, ddp: bool | None = None) -> None:
         self.cfg = cfg
         self.device = device
+        self.world_size = distributed.get_world_size()
+        use_ddp = self.world_size > 1 if ddp is None else ddp
         self.model = model.to(device)
         if device.type == "cuda" and cfg.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if use_ddp and device.type == "cuda":
+            # Same parameters and buffers (and state_dict keys) as BatchNorm2d; batch statistics are
+            # computed over the global batch, as in a single-process run.
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
             (no_decay if p.ndim <= 1 else decay).append(p)
@@ -94,6 +111,16 @@ class SupervisedTrainer:
         self.ema = EMA(self.model, oc.ema) if oc.ema > 0 else None
         self.class_weights = class_weights.to(device) if class_weights is not None else None
         self.amp = cfg.train.amp and device.type == "cuda"
+        # The module that runs the training forward: DDP's wrapper (its backward hooks all-reduce the
+        # gradients into the shared parameters) or the model itself. DDP broadcasts rank 0's
+        # parameters and buffers at construction, so every rank starts from the same weights.
+        self.net: nn.Module = self.model
+        if use_ddp:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Buffers (BatchNorm running statistics, bin centres) are synchronised from rank 0.
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
 
     # The model used for validation and export: the EMA when there is one.
     @property
@@ -111,7 +138,7 @@ class SupervisedTrainer:
             L = L.contiguous(memory_format=torch.channels_last)
         loss_name = self.cfg.train.loss
         with self._autocast():
-            out = self.model(L)
+            out = self.net(L)
         out = out.float()
         if loss_name == "ce":
             from lumachrome.color.bins import pixel_weights, soft_encode, weighted_soft_cross_entropy
@@ -131,14 +158,25 @@ class SupervisedTrainer:
         return loss, {"loss": float(loss.detach())}
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One optimisation step; returns ``{"loss", "lr", "grad_norm"}``."""
-        self.model.train()
+        """One optimisation step; returns ``{"loss", "lr", "grad_norm"}``.
+
+        In a distributed run ``loss`` is the mean over the ranks (the loss of the global batch) and
+        every rank raises together when it is not finite.
+        """
+        self.net.train()
         loss, logs = self.compute_loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {float(loss)}")
+        if self.world_size > 1:
+            global_loss = distributed.all_reduce_mean(loss.detach())
+            logs["loss"] = float(global_loss)
+            finite = bool(torch.isfinite(global_loss))
+        else:
+            finite = bool(torch.isfinite(loss))
+        if not finite:
+            raise FloatingPointError(f"non-finite loss {logs['loss']}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.optim.grad_clip
+        # DDP has already averaged the gradients in the shared parameters: the norm is global.
         gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
         self.optimizer.step()
         self.scheduler.step()
@@ -152,9 +190,16 @@ class SupervisedTrainer:
         return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler, "ema": self.ema}
 
     def load_state(self, model_sd: dict, optim_sd: dict, sched_sd: dict | None, ema_sd: dict | None) -> None:
-        self.model.load_state_dict(model_sd, strict=True)
+        self.model.load_state_dict(_strip_ddp_prefix(model_sd, self.model), strict=True)
         self.optimizer.load_state_dict(optim_sd)
         if sched_sd is not None:
             self.scheduler.load_state_dict(sched_sd)
         if self.ema is not None and ema_sd is not None:
             self.ema.load_state_dict(ema_sd, strict=True)
+
+
+def _strip_ddp_prefix(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Drop a ``module.`` prefix that a DDP-wrapped ``state_dict()`` (saved elsewhere) puts on every key."""
+    if sd and all(k.startswith("module.") for k in sd) and not any(k.startswith("module.") for k in model.state_dict()):
+        return {k[len("module."):]: v for k, v in sd.items()}
+    return sd
