@@ -70,7 +70,7 @@ class PackInfo:
     skipped_gray: int = 0
     sources: list[str] = field(default_factory=list)
     root: str = ""
-    files: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list, repr=False)
     seconds: float = 0.0
     path: Path | None = None
 

@@ -61,7 +61,7 @@ class ModelConfig:
 
     architecture: str = "unet"
     head: str = "regression"  # "regression" (ab) or "classification" (ab-bin logits)
-    args: dict[str, Any] = field(default_factory=lambda: {"widths": [32, 64, 128, 256]})
+    args: dict[str, Any] = field(default_factory=dict)  # factory arguments (the architecture's defaults if empty)
     temperature: float = 0.38  # annealed-mean T used when decoding classification models
     rebalance_lambda: float = 0.5  # Zhang et al. 2016, Eq. 4
     prior_images: int = 2000  # images used to estimate the empirical ab prior
