@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Sweep inference-time choices of a model on an evaluation folder (the issue-3 experiments).
+
+For each working size and chroma gain (ab multiplied by a constant before joining with L),
+runs the evaluation protocol (256x256 centre crops) and prints one Markdown table, gray row first.
+
+    python scripts/sweep_decoding.py --model photo --data ../shared/data/photos/val \
+        --sizes 128 256 --gains 1.0 1.2 1.4
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from lumachrome.colorizer import Colorizer
+from lumachrome.evaluate import evaluate, format_table, gray_predictor
+
+
+def working_size_predictor(colorizer: Colorizer, size: int, gain: float, flip: bool = False):
+    """ab predicted at ``size`` (bilinear down/up sampling of L and ab), times ``gain``."""
+
+    def predict(L: torch.Tensor) -> torch.Tensor:
+        h, w = L.shape[-2:]
+        x = L if (h, w) == (size, size) else F.interpolate(L, size=(size, size), mode="area")
+        ab = colorizer.predict_ab_batch(x)
+        if flip:  # test-time augmentation: average with the mirrored prediction
+            ab = 0.5 * (ab + colorizer.predict_ab_batch(x.flip(-1)).flip(-1))
+        if (h, w) != (size, size):
+            ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+        return ab * gain
+
+    return predict
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="photo")
+    p.add_argument("--data", required=True)
+    p.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    p.add_argument("--gains", type=float, nargs="+", default=[1.0])
+    p.add_argument("--flip", action="store_true", help="also try flip test-time augmentation")
+    p.add_argument("--limit", type=int, default=None)
+    a = p.parse_args()
+    col = Colorizer.load(a.model, device="cpu")
+    results = {"gray": evaluate(gray_predictor, a.data, limit=a.limit, progress=False)}
+    for size in a.sizes:
+        for gain in a.gains:
+            for flip in ([False, True] if a.flip else [False]):
+                name = f"{a.model} size {size} gain {gain:g}" + (" flip" if flip else "")
+                results[name] = evaluate(working_size_predictor(col, size, gain, flip), a.data, limit=a.limit,
+                                         progress=False)
+                print(f"done: {name}", flush=True)
+    print(format_table(results))
+
+
+if __name__ == "__main__":
+    main()
