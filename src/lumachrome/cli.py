@@ -42,6 +42,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Prepare training data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+palette_app = typer.Typer(help="Era palettes: the colour distribution of a set of period references.", no_args_is_help=True)
+app.add_typer(palette_app, name="palette")
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,9 +247,76 @@ def colorize(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (inputs never)."),
     quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG/WebP quality."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary."),
+    backend: str = typer.Option(
+        "torch", "--backend", help="Network runtime: torch (eager PyTorch) or onnx (ONNX Runtime: the network ~3x faster on CPU)."
+    ),
+    archive: bool = typer.Option(
+        False,
+        "--archive",
+        help="Archive mode for one folder tree of any size: streamed, batched, resumable, with a JSONL manifest "
+        "(automatic under torchrun, which splits the tree across processes).",
+    ),
+    manifest: Optional[Path] = typer.Option(
+        None, "--manifest", help="Archive mode: manifest file (default OUT/manifest.jsonl); implies --archive."
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", min=1, help="Archive mode: images per network call (default 4 on the CPU, 16 on CUDA)."
+    ),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="Archive mode: decode and encode threads (default: the cores per process)."
+    ),
+    restore: bool = typer.Option(
+        False, "--restore", help="Old prints: neutralise tint, levels, dust/scratch inpainting, denoise, CLAHE first."
+    ),
+    restore_skip: Optional[str] = typer.Option(
+        None, "--restore-skip", metavar="STEPS", help="Comma-separated --restore steps to skip: levels,defects,denoise,contrast."
+    ),
+    reference: Optional[List[str]] = typer.Option(
+        None, "--reference", "-r", metavar="IMG", help="Colour reference photo(s), file/folder/glob; repeat for several."
+    ),
+    strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0, help="Reference/palette correction strength."),
+    transfer: Optional[str] = typer.Option(
+        None, "--transfer", help="reinhard, bands (default with --reference), histogram (default with --palette), exemplar."
+    ),
+    palette: Optional[Path] = typer.Option(None, "--palette", help="Era palette JSON (lumachrome palette build)."),
+    before_after: bool = typer.Option(
+        False, "--before-after", help="Also write OUT.before_after.jpg: input | restored | colorized."
+    ),
+    video: bool = typer.Option(
+        False, "--video", help="Film mode: IN is a video file or a folder of frames; -o a video (.mp4/.avi) or a folder."
+    ),
+    temporal: bool = typer.Option(True, "--temporal/--no-temporal", help="Film mode: flow-guided temporal smoothing."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Film mode: stop after N frames."),
 ) -> int:
     """See ``_COLORIZE_HELP`` and :func:`plan_outputs` for the naming rules."""
     from lumachrome.imageio import probe_image
+
+    if backend not in ("torch", "onnx"):
+        raise typer.BadParameter(f"{backend!r}: use torch or onnx", param_hint="--backend")
+    historical = restore or bool(reference) or palette is not None or before_after or video
+    if historical and (archive or manifest is not None or _torchrun_world_size() > 1):
+        raise typer.BadParameter(
+            "--restore/--reference/--palette/--video do not combine with --archive (nor with torchrun)",
+            param_hint="--archive",
+        )
+    restorer, correction = _historical_hooks(restore, restore_skip, reference, palette, transfer, strength, video)
+    if before_after and restorer is None:
+        from lumachrome.restore.pipeline import Restorer
+        from lumachrome.restore.prepare import PrepareOptions
+
+        # a view of the input beside the result: no preparation step runs
+        restorer = Restorer(PrepareOptions(levels=False, defects=False, denoise=False, contrast=0.0))
+    if video:
+        return _colorize_film(
+            inputs, output, model=model, size=size, device=device, backend=backend, ext=ext, overwrite=overwrite,
+            quality=quality, quiet=quiet, restorer=restorer, correction=correction, temporal=temporal,
+            max_frames=max_frames,
+        )  # fmt: skip
+    if archive or manifest is not None or _torchrun_world_size() > 1:
+        return _colorize_archive(
+            inputs, output, model=model, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
+            quiet=quiet, backend=backend, manifest=manifest, batch_size=batch_size, workers=workers,
+        )  # fmt: skip
 
     plan = plan_outputs(inputs, output, ext)
     failed = 0
@@ -289,12 +358,18 @@ def colorize(
             print(f"nothing to do: {skipped} output(s) already exist")
         return 1 if failed else 0
 
-    colorizer = Colorizer.load(model, device=device, size=size)
+    colorizer = Colorizer.load(model, device=device, size=size, backend=backend)
     done = 0
     with _progress(len(todo), enabled=not quiet and len(todo) > 1 and _stderr_is_tty()) as advance:
         for job in todo:
             try:
-                colorizer.colorize_file(job.src, job.dst, overwrite=overwrite, quality=quality)
+                colorizer.colorize_file(
+                    job.src, job.dst, overwrite=overwrite, quality=quality, preprocess=restorer, ab_transform=correction
+                )
+                if restorer is not None and restorer.last is not None and not quiet and restore:
+                    _note(f"{job.src.name}: " + "; ".join(str(st) for st in restorer.last.steps))
+                if before_after and restorer is not None:
+                    _write_before_after(restorer, job.dst, quality)
                 done += 1
             except LumachromeError as e:
                 message = str(e)
@@ -315,6 +390,28 @@ def colorize(
             parts.append(f"{failed} failed")
         print(", ".join(parts))
     return 1 if failed else 0
+
+
+def _torchrun_world_size() -> int:
+    """``WORLD_SIZE`` set by torchrun (1 without it, or when it is not a number)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1") or 1)
+    except ValueError:
+        return 1
+
+
+def _colorize_archive(inputs: list[str], output: Path | None, **options: Any) -> int:
+    """``colorize --archive`` / under torchrun: one folder tree -> mirrored tree (:mod:`lumachrome.batch`)."""
+    from lumachrome.batch import run_archive
+
+    world = _torchrun_world_size()
+    why = "under torchrun" if world > 1 else "in archive mode"
+    if len(inputs) != 1 or not Path(inputs[0]).expanduser().is_dir():
+        raise typer.BadParameter(f"{why}, colorize takes exactly one input folder (got {' '.join(inputs)})", param_hint="IN")
+    out_dir = output if output is not None else DEFAULT_OUTPUT_DIR
+    if out_dir.suffix.lower() in _writable_extensions() and not out_dir.is_dir():
+        raise typer.BadParameter(f"{out_dir}: {why}, -o is an output folder, not an image file", param_hint="-o")
+    return run_archive(Path(inputs[0]).expanduser(), out_dir, progress=_stderr_is_tty(), **options)
 
 
 class _Advance:
@@ -386,7 +483,7 @@ def evaluate(
     progress = _stderr_is_tty()
     common = dict(size=size, batch_size=batch_size, limit=limit, progress=progress)
     results = {
-        colorizer.name: run_evaluation(colorizer.predict_ab_batch, data, **common),
+        colorizer.name: run_evaluation(colorizer.predict_ab_working, data, **common),
         "gray": run_evaluation(gray_predictor, data, **common),
     }
     print(format_table(results))
@@ -416,15 +513,52 @@ def train(ctx: typer.Context) -> int:
 
 @app.command()
 def export(
-    checkpoint: Path = typer.Argument(..., metavar="CKPT", help="Checkpoint folder, run folder or checkpoints/."),
-    output: Path = typer.Option(..., "-o", "--output", help="Model folder to write."),
+    checkpoint: Path = typer.Argument(
+        ...,
+        metavar="CKPT",
+        help="Checkpoint folder, run folder or checkpoints/; with --format onnx also a model folder or shipped name.",
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Model folder to write (for a model folder with --format onnx: a .onnx file)."
+    ),
     name: Optional[str] = typer.Option(None, "--name", help="Model name (default: the run's name)."),
+    fmt: str = typer.Option(
+        "safetensors", "--format", help="safetensors (a model folder) or onnx (also MODEL/model.onnx, opset 17)."
+    ),
+    opset: int = typer.Option(17, "--opset", min=13, help="ONNX opset (--format onnx)."),
 ) -> int:
-    """Export a training checkpoint to a model folder (config.json, model.safetensors, README.md)."""
+    """Export a training checkpoint to a model folder (config.json, model.safetensors, README.md),
+    and/or a model folder's network to ONNX (model.onnx, for colorize --backend onnx)."""
+    fmt = fmt.lower()
+    if fmt not in ("safetensors", "onnx"):
+        raise typer.BadParameter(f"{fmt!r}: use safetensors or onnx", param_hint="--format")
+    from lumachrome.models.io import CONFIG_NAME
+
+    text = str(checkpoint)
+    is_model = (checkpoint / CONFIG_NAME).is_file()
+    if not is_model and fmt == "onnx" and "/" not in text and os.sep not in text and not checkpoint.exists():
+        from lumachrome.colorizer import available_models
+
+        is_model = text in available_models()  # a shipped model name
+    if fmt == "onnx" and is_model:
+        from lumachrome.onnx_export import export_onnx
+
+        if output is not None and output.suffix.lower() != ".onnx":
+            raise typer.BadParameter(f"{output}: for a model folder, -o is the .onnx file to write", param_hint="-o")
+        target = export_onnx(text if not checkpoint.exists() else checkpoint, output, opset=opset)
+        print(f"ONNX model written to {target} (opset {opset}; use it with --backend onnx)")
+        return 0
+    if output is None:
+        raise typer.BadParameter("the model folder to write is required for a checkpoint", param_hint="-o")
     from lumachrome.train.export import export_checkpoint
 
     out = export_checkpoint(checkpoint, output, name=name)
     print(f"model written to {out} (use it with --model {out})")
+    if fmt == "onnx":
+        from lumachrome.onnx_export import export_onnx
+
+        target = export_onnx(out, opset=opset)
+        print(f"ONNX model written to {target} (opset {opset}; use it with --backend onnx)")
     return 0
 
 
@@ -449,6 +583,131 @@ def data_pack(
         f"pack written to {output}: {count} images of {side}x{side} "
         f"(skipped {unreadable} unreadable, {gray} grayscale) in {seconds:.1f} s"
     )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# old photos and film (colorize --restore / --reference / --palette / --video), palette build
+# --------------------------------------------------------------------------------------------
+_RESTORE_STEPS = {"levels": "levels", "defects": "defects", "denoise": "denoise", "contrast": "contrast"}
+
+
+def _historical_hooks(
+    restore: bool,
+    restore_skip: str | None,
+    reference: list[str] | None,
+    palette: Path | None,
+    transfer: str | None,
+    strength: float,
+    video: bool,
+) -> tuple[Any, Any]:
+    """``(preprocess, ab_transform)`` for colorize: a Restorer and a ColorCorrection (or None)."""
+    from lumachrome.transfer import METHODS
+
+    if transfer is not None and transfer not in METHODS:
+        raise typer.BadParameter(f"{transfer!r}: use one of {', '.join(METHODS)}", param_hint="--transfer")
+    if transfer is not None and not reference and palette is None:
+        raise typer.BadParameter("--transfer needs --reference or --palette", param_hint="--transfer")
+    if transfer == "exemplar" and not reference:
+        raise typer.BadParameter("the exemplar method needs --reference images", param_hint="--transfer")
+    if restore_skip and not restore:
+        raise typer.BadParameter("--restore-skip needs --restore", param_hint="--restore-skip")
+    restorer = None
+    if restore:
+        from lumachrome.restore.pipeline import Restorer
+        from lumachrome.restore.prepare import PrepareOptions
+
+        skip = [t.strip() for t in (restore_skip or "").split(",") if t.strip()]
+        bad = [t for t in skip if t not in _RESTORE_STEPS]
+        if bad:
+            raise typer.BadParameter(f"unknown step(s) {', '.join(bad)} (use {', '.join(_RESTORE_STEPS)})", param_hint="--restore-skip")
+        opts = PrepareOptions()
+        for t in skip:
+            setattr(opts, _RESTORE_STEPS[t], 0.0 if t == "contrast" else False)
+        restorer = Restorer(opts)
+    correction = None
+    if reference or palette is not None:
+        from lumachrome.restore.pipeline import build_correction
+
+        correction = build_correction(
+            reference, palette, method=transfer, strength=strength, source_momentum=0.9 if video else 0.0
+        )
+    return restorer, correction
+
+
+def _write_before_after(restorer: Any, dst: Path, quality: int) -> None:
+    """``<dst stem>.before_after.jpg`` beside ``dst``: input | restored | colorized."""
+    from lumachrome.imageio import load_image, save_image
+
+    view = restorer.before_after(load_image(dst).rgb)
+    target = dst.with_name(f"{dst.stem}.before_after.jpg")
+    save_image(target, view, quality=quality)
+    _note(f"before/after view: {target}")
+
+
+def _colorize_film(inputs: list[str], output: Path | None, **o: Any) -> int:
+    """``colorize --video``: one video file or frame folder -> a video or a frame folder."""
+    from lumachrome.colorizer import Colorizer
+    from lumachrome.film import VIDEO_EXTENSIONS, FrameWriter, TemporalSmoother, colorize_film, open_frames
+
+    if len(inputs) != 1:
+        raise typer.BadParameter(f"film mode takes one video file or frame folder (got {len(inputs)} inputs)", param_hint="IN")
+    src = Path(inputs[0]).expanduser()
+    frames = open_frames(src, max_frames=o["max_frames"])
+    if output is None:
+        output = DEFAULT_OUTPUT_DIR / (f"{src.stem}_color.mp4" if frames.kind == "video" else src.name)
+    ext = o["ext"] or (frames.files[0].suffix.lower() if frames.files else ".png")
+    ext = ext if ext.startswith(".") else f".{ext}"
+    if output.suffix.lower() in VIDEO_EXTENSIONS:
+        if output.exists() and not o["overwrite"]:
+            raise LumachromeError(f"{output}: output exists (use --overwrite to replace it)")
+    elif output.suffix.lower() in _writable_extensions():
+        raise typer.BadParameter(f"{output}: in film mode -o is a video file or a folder", param_hint="-o")
+    elif output.is_dir() and any(output.iterdir()) and not o["overwrite"]:
+        raise LumachromeError(f"{output}: output folder is not empty (use --overwrite to replace its frames)")
+    if output.resolve() == src.resolve():
+        raise LumachromeError(f"{output}: refusing to write over the input")
+    colorizer = Colorizer.load(o["model"], device=o["device"], size=o["size"], backend=o["backend"])
+    writer = FrameWriter(output, fps=frames.fps, ext=ext, quality=o["quality"])
+    smoother = TemporalSmoother() if o["temporal"] else False
+    show = not o["quiet"] and _stderr_is_tty()
+    try:
+        result = colorize_film(
+            colorizer, frames, writer, temporal=smoother, correction=o["correction"], preprocess=o["restorer"],
+            progress=(lambda n: print(f"\rlumachrome: {n}/{len(frames)} frames", end="", file=sys.stderr)) if show else None,
+        )  # fmt: skip
+    except BaseException:
+        writer.abort()
+        raise
+    if show:
+        print(file=sys.stderr)
+    if not o["quiet"]:
+        print(f"colorized {result.summary()} -> {output}")
+    return 0
+
+
+@palette_app.command("build")
+def palette_build(
+    references: List[str] = typer.Argument(..., metavar="REFS", help="Colour reference images, folders or globs."),
+    output: Path = typer.Option(..., "-o", "--output", help="Palette file to write (JSON)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Palette name (default: the output file's stem)."),
+) -> int:
+    """Learn an era palette (ab distribution per lightness band) from period colour references."""
+    from lumachrome.transfer import build_palette
+
+    pal = build_palette(references, name=name or output.stem)
+    pal.save(output)
+    print(pal.describe())
+    print(f"palette written to {output} (use it with colorize --palette {output})")
+    return 0
+
+
+@palette_app.command("show")
+def palette_show(path: Path = typer.Argument(..., metavar="PALETTE", help="Palette JSON file.")) -> int:
+    """Print a palette's sources and mean colour per lightness band."""
+    from lumachrome.transfer import Palette
+
+    print(Palette.load(path).describe())
     return 0
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import cv2
 import numpy as np
@@ -60,6 +60,8 @@ SIZE_MULTIPLE = 16
 _CHUNK_PIXELS = 1 << 20
 #: Output extensions that can hold 16 bits per channel.
 _SIXTEEN_BIT_EXTENSIONS = {".png", ".tif", ".tiff"}
+#: How the network runs: eager PyTorch, or ONNX Runtime (``lumachrome.onnx_export``).
+BACKENDS = ("torch", "onnx")
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,6 +224,11 @@ class Colorizer:
             ``config["decoding"]["temperature"]``; ignored by regression models).
     """
 
+    #: ``"torch"`` or ``"onnx"`` (set by :meth:`load`).
+    backend: str = "torch"
+    #: The ONNX Runtime network (:class:`lumachrome.onnx_export.OnnxNetwork`) for ``backend="onnx"``.
+    onnx: Any = None
+
     def __init__(
         self,
         model: nn.Module,
@@ -256,21 +263,37 @@ class Colorizer:
         device: str | torch.device = "auto",
         size: int | None = None,
         temperature: float | None = None,
+        backend: str = "torch",
+        threads: int | None = None,
     ) -> "Colorizer":
         """Load a shipped model (``lumachrome/weights/<name>/``) or a model folder.
 
+        ``backend="onnx"`` runs the network with ONNX Runtime (the folder's ``model.onnx``, checked
+        against the weights, or an in-memory export; see :mod:`lumachrome.onnx_export`) with
+        ``threads`` intra-op threads (default: torch's thread count); pre- and post-processing are
+        the same as with ``"torch"``.
+
         Raises:
-            ModelError: unknown name / not a model folder / weights that do not match the config.
-            ConfigError: a bad ``device``, ``size`` or ``temperature``.
+            ModelError: unknown name / not a model folder / weights that do not match the config /
+                a stale ``model.onnx``.
+            ConfigError: a bad ``device``, ``size``, ``temperature`` or ``backend``.
         """
         from lumachrome.models.io import load_model_dir
 
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
         folder = _resolve_model_dir(name_or_dir)
         dev = resolve_device(device)
         model, config = load_model_dir(folder, device=str(dev))
         config = dict(config)
         config.setdefault("name", folder.name)
-        return cls(model, config, dev, size=size, temperature=temperature)
+        col = cls(model, config, dev, size=size, temperature=temperature)
+        if backend == "onnx":
+            from lumachrome.onnx_export import OnnxNetwork
+
+            col.onnx = OnnxNetwork.load(folder, config=config, model=model, threads=threads, device=dev)
+            col.backend = "onnx"
+        return col
 
     @staticmethod
     def available_models() -> list[str]:
@@ -305,6 +328,9 @@ class Colorizer:
         if not isinstance(L, torch.Tensor) or L.dim() != 4 or L.shape[1] != 1:
             shape = tuple(L.shape) if isinstance(L, torch.Tensor) else type(L).__name__
             raise ValueError(f"predict_ab_batch: expected L of shape (B, 1, H, W), got {shape}")
+        if self.onnx is not None:  # ONNX Runtime: numpy in, numpy out (CPU arrays)
+            L_np = L.detach().to("cpu", dtype=torch.float32).numpy()
+            return torch.from_numpy(self.onnx(L_np, temperature=self.temperature)).to(L.device)
         x = L.to(self.device, dtype=torch.float32, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             if self.device.type == "cuda":
@@ -313,6 +339,22 @@ class Colorizer:
             else:
                 ab = self._forward(x)
         return ab.float().to(L.device).contiguous()
+
+    def predict_ab_working(self, L: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """Raw ``ab`` at ``L``'s own size, predicted the way :meth:`colorize_array` does it.
+
+        ``L`` ``(B, 1, H, W)`` is area-resized to the working shape (long side ``size``, default
+        ``self.size``), the network predicts ab there, and ab is upsampled bilinearly back to
+        ``(H, W)``. ``lumachrome evaluate`` scores models through this, so its numbers are those of
+        ``colorize``.
+        """
+        h, w = L.shape[-2:]
+        hs, ws = working_shape(h, w, size or self.size, self.multiple)
+        x = L if (hs, ws) == (h, w) else torch.nn.functional.interpolate(L, size=(hs, ws), mode="area")
+        ab = self.predict_ab_batch(x)
+        if (hs, ws) != (h, w):
+            ab = torch.nn.functional.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+        return ab
 
     def _forward(self, L: torch.Tensor) -> torch.Tensor:
         predict = getattr(self.model, "predict_ab", None)
@@ -328,7 +370,12 @@ class Colorizer:
         return self.colorize_array(image, size=size)
 
     def colorize_array(
-        self, image: np.ndarray, size: int | None = None, *, out: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        size: int | None = None,
+        *,
+        out: np.ndarray | None = None,
+        ab_transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> np.ndarray:
         """Colorize one image held in memory.
 
@@ -339,6 +386,9 @@ class Colorizer:
             out: optional float32 ``(H, W, 3)`` array to write the result into; it may be the
                 input array itself (each row chunk is read before it is written), which saves a
                 full-resolution buffer for large images.
+            ab_transform: optional ``(L (hs, ws), ab (hs, ws, 2)) -> ab (hs, ws, 2)`` applied to the
+                working-resolution prediction before it is upsampled (e.g. a
+                :class:`lumachrome.transfer.ColorCorrection` toward reference photos).
 
         Returns:
             float32 ``(H, W, 3)`` sRGB in ``[0, 1]`` (``out`` when given) whose ``L`` is the
@@ -353,17 +403,54 @@ class Colorizer:
             raise ValueError(f"colorize_array: out must be float32 {(height, width, 3)}, got {out.dtype} {out.shape}")
 
         # 1. network input at the working resolution (resize in RGB, then L, as in training).
-        hs, ws = working_shape(height, width, work, self.multiple)
-        shrink = hs <= height and ws <= width
-        small = cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        L_small = _lab_of(np.clip(small, 0.0, 1.0))[:, :, 0]
+        L_small = self.network_input(x, work)
 
         # 2. raw ab at the working resolution.
-        L_t = torch.from_numpy(np.ascontiguousarray(L_small))[None, None]
+        L_t = torch.from_numpy(L_small)[None, None]
         ab_small = self.predict_ab_batch(L_t)[0].permute(1, 2, 0).contiguous().numpy()  # (hs, ws, 2)
+        if ab_transform is not None:  # optional correction (reference / palette / temporal)
+            ab_small = np.ascontiguousarray(ab_transform(L_small, ab_small), dtype=np.float32)
+            if ab_small.shape != L_small.shape + (2,):
+                raise ValueError(f"ab_transform returned shape {ab_small.shape}, expected {L_small.shape + (2,)}")
 
-        # 3. bilinear upsampling of ab to (height, width) - horizontally at once (small: hs rows),
-        #    vertically per row chunk - joined with the full-resolution L, Lab -> sRGB per chunk.
+        # 3. ab upsampled to full resolution and joined with the full-resolution L.
+        return self.join_ab(x, ab_small, out=out)
+
+    def network_input(self, x: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Step 1 of :meth:`colorize_array`: the network's raw ``L`` at the working resolution.
+
+        Args:
+            x: float32 ``(H, W)`` or ``(H, W, 3)`` sRGB in ``[0, 1]`` (see :func:`_as_float_image`).
+            size: working resolution (long side); default ``self.size``.
+
+        Returns:
+            C-contiguous float32 ``(hs, ws)`` raw ``L`` in ``[0, 100]``, ``(hs, ws) =
+            working_shape(H, W, size, self.multiple)``. Images with the same working shape can be
+            stacked into one batch for :meth:`predict_ab_batch` (the archive engine does).
+        """
+        height, width = x.shape[:2]
+        hs, ws = working_shape(height, width, size or self.size, self.multiple)
+        shrink = hs <= height and ws <= width
+        small = cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return np.ascontiguousarray(_lab_of(np.clip(small, 0.0, 1.0))[:, :, 0])
+
+    def join_ab(self, x: np.ndarray, ab_small: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Step 3 of :meth:`colorize_array`: full-resolution sRGB from the input and the predicted ab.
+
+        Args:
+            x: the float32 ``(H, W)`` / ``(H, W, 3)`` input in ``[0, 1]`` (its own ``L`` is kept).
+            ab_small: float32 ``(hs, ws, 2)`` raw ab at the working resolution.
+            out: optional float32 ``(H, W, 3)`` target, which may be ``x`` itself.
+
+        Returns:
+            float32 ``(H, W, 3)`` sRGB in ``[0, 1]``.
+        """
+        height, width = x.shape[:2]
+        hs = ab_small.shape[0]
+        if out is None:
+            out = np.empty((height, width, 3), dtype=np.float32)
+        # Bilinear upsampling of ab to (height, width) - horizontally at once (small: hs rows),
+        # vertically per row chunk - joined with the full-resolution L, Lab -> sRGB per chunk.
         ab_wide = cv2.resize(ab_small, (width, hs), interpolation=cv2.INTER_LINEAR)
         if ab_wide.ndim == 2:  # cv2 drops a singleton channel axis; ab always has 2 channels
             ab_wide = ab_wide[:, :, None]
@@ -388,6 +475,8 @@ class Colorizer:
         size: int | None = None,
         overwrite: bool = False,
         quality: int = 95,
+        preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+        ab_transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> Path:
         """Decode ``in_path``, colorize it and write ``out_path`` atomically.
 
@@ -401,6 +490,10 @@ class Colorizer:
             size: working resolution for this image (default ``self.size``).
             overwrite: replace an existing ``out_path`` (never the input itself).
             quality: JPEG/WebP quality.
+            preprocess: optional ``rgb (H, W, 3) -> (H, W) or (H, W, 3)`` float image in ``[0, 1]``
+                run on the decoded input first (e.g. restoration of an old print); its ``L`` is
+                the one kept.
+            ab_transform: see :meth:`colorize_array`.
 
         Returns:
             ``out_path`` as a ``Path``.
@@ -419,7 +512,10 @@ class Colorizer:
         if dst.exists() and not overwrite:
             raise ImageError(f"{dst}: output exists (use --overwrite to replace it)")
         image = load_image(src)
-        rgb = self.colorize_array(image.rgb, size=size, out=image.rgb)  # in place: saves 12 B/px
+        x = image.rgb if preprocess is None else preprocess(image.rgb)
+        # in place: saves 12 B/px
+        rgb = self.colorize_array(x, size=size, out=image.rgb, ab_transform=ab_transform)
+        del x
         bit_depth = image.bit_depth if dst.suffix.lower() in _SIXTEEN_BIT_EXTENSIONS else 8
         # Quantise here, in row chunks (save_image would make several float32 temporaries).
         pixels = _quantize(rgb, bit_depth)
