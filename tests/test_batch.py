@@ -224,6 +224,30 @@ def test_archive_output_equals_colorize_file(tmp_path: Path, model_dir: Path) ->
     assert mtimes == {rel: (out4 / rel).stat().st_mtime_ns for rel in files_under(out4)}
 
 
+def test_interrupt_stops_cleanly_with_every_written_output_recorded(tmp_path: Path, model_dir: Path) -> None:
+    """Ctrl-C in the middle (decoders waiting for memory, batches pending): no hang, no half file."""
+    root, out = tmp_path / "tree", tmp_path / "out"
+    make_tree(root, 30)
+    col = Colorizer.load(model_dir, device="cpu")
+    seen = []
+
+    def on_event(kind, job, message):
+        seen.append(job.rel)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), ManifestWriter(tmp_path / "m.jsonl") as w:
+        colorize_archive(col, archive_jobs(root, out), writer=w, batch_size=4, workers=2, max_pixels_in_flight=3000,
+                         on_event=on_event)  # fmt: skip
+    written = [f for f in files_under(out)]
+    assert 3 <= len(written) < 30 and not [f for f in written if Path(f).name.startswith(".")]
+    recorded = {r["rel"] for r in read_rows(tmp_path / "m.jsonl") if r["status"] == "ok"}
+    assert recorded == set(written)
+    for f in written:
+        with Image.open(out / f) as im:
+            im.load()
+
+
 def test_killed_run_resumes_with_every_output_exactly_once(tmp_path: Path, model_dir: Path) -> None:
     """SIGKILL at a random point (seeded), rerun: every output exactly once, one manifest row each."""
     root, out = tmp_path / "tree", tmp_path / "out"

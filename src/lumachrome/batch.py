@@ -438,23 +438,37 @@ def limit_heap_retention(threshold: int = 16 << 20) -> bool:
     return _MALLOC_TUNED
 
 
+class _Cancelled(Exception):
+    """A decode that was waiting for memory when the run stopped."""
+
+
 class _PixelBudget:
     """Counts decoded pixels held at once; ``acquire`` blocks while the budget is full (one image
     always fits when nothing else is held). ``waiting`` tells the scheduler to flush batches."""
 
     def __init__(self, limit: int) -> None:
         self.limit, self.used, self.waiting = int(limit), 0, 0
+        self.closed = False
         self._cond = threading.Condition()
 
     def acquire(self, n: int) -> None:
+        """Take ``n`` pixels; raises :class:`_Cancelled` when the run stops while waiting."""
         with self._cond:
             self.waiting += 1
             try:
-                while self.used > 0 and self.used + n > self.limit:
+                while self.used > 0 and self.used + n > self.limit and not self.closed:
                     self._cond.wait()
+                if self.closed:
+                    raise _Cancelled()
                 self.used += n
             finally:
                 self.waiting -= 1
+
+    def close(self) -> None:
+        """Wake every waiter with :class:`_Cancelled` (the run is stopping)."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
 
     def release(self, n: int) -> None:
         with self._cond:
@@ -689,6 +703,7 @@ def colorize_archive(
     finally:
         for fut in preps:
             fut.cancel()
+        budget.close()  # decodes waiting for memory held by unfinished batches give up
         prep_pool.shutdown(wait=True, cancel_futures=True)
         finish_pool.shutdown(wait=True)  # outputs being written are completed
         # Record what finished while shutting down (interrupted runs keep their manifest exact).
