@@ -24,18 +24,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_dir() -> Path | None:
-    for c in (os.environ.get("LUMACHROME_SHARED"), REPO.parent / "shared" / "data", "/work/shared/data"):
-        if c and Path(c).is_dir():
-            return Path(c)
-    return None
+from _shared import shared_dir  # benchmarks/ is on sys.path when run as a script
 
 
 def main(argv: list[str] | None = None) -> int:
