@@ -181,3 +181,29 @@ def test_no_training_data_is_a_clear_error(tmp_path):
     cfg = RunConfig.from_dict({"train": {"out": str(tmp_path / "x"), "progress": False}})
     with pytest.raises(ConfigError, match="no training data"):
         train(cfg, log=lambda m: None)
+
+
+def test_init_from_copies_trunk_and_leaves_new_head(tmp_path):
+    """model.init: a classification model starts from a regression model's trunk (fine-tuning)."""
+    from lumachrome.models import create_model
+    from lumachrome.models.io import save_model_dir
+    from lumachrome.train.loop import init_from
+
+    torch.manual_seed(0)
+    reg = create_model("unet", widths=[8, 16], blocks=1)
+    for p in reg.parameters():
+        p.data.normal_()
+    src = save_model_dir(reg, tmp_path / "reg", architecture="unet", args=reg.args, preprocessing={"size": 64})
+    cls = create_model("unet", widths=[8, 16], blocks=1, head="classification", num_bins=5)
+    fresh = init_from(cls, str(src), ["head.", "ab_centers", "prior"])
+    assert fresh == ["ab_centers", "head.bias", "head.weight", "prior"]
+    for k, v in reg.state_dict().items():
+        if not k.startswith("head."):
+            assert torch.equal(cls.state_dict()[k], v), k
+    assert torch.count_nonzero(cls.head.weight) == 0  # the new head keeps its zero initialisation
+
+    wider = create_model("unet", widths=[8, 32], blocks=1)
+    with pytest.raises(ConfigError, match="shape mismatch"):
+        init_from(wider, str(src), ["head."])
+    with pytest.raises(ConfigError, match="no model.safetensors"):
+        init_from(wider, str(tmp_path / "nowhere"), ["head."])

@@ -65,6 +65,8 @@ class ModelConfig:
     temperature: float = 0.38  # annealed-mean T used when decoding classification models
     rebalance_lambda: float = 0.5  # Zhang et al. 2016, Eq. 4
     prior_images: int = 2000  # images used to estimate the empirical ab prior
+    init: str | None = None  # start from the weights of a model folder or model .safetensors (fine-tuning)
+    init_skip: list[str] = field(default_factory=lambda: ["head.", "ab_centers", "prior"])  # left freshly initialised
 
 
 @dataclass

@@ -221,7 +221,45 @@ def build_model(cfg: RunConfig, train_data: TrainData | None, device: torch.devi
         model.default_temperature = cfg.model.temperature
     else:
         model = create_model(cfg.model.architecture, **args)
+    if cfg.model.init:
+        init_from(model, cfg.model.init, cfg.model.init_skip)
     return model, args, class_weights
+
+
+def init_from(model: torch.nn.Module, source: str, skip: list[str]) -> list[str]:
+    """Copy weights from a model folder (or a model ``.safetensors``) into ``model`` for fine-tuning.
+
+    Every tensor outside the ``skip`` prefixes must be present with the same shape, and the source may
+    hold nothing else outside them (a strict load of the shared part); tensors under ``skip`` keep
+    their fresh initialisation (e.g. a classification head on a regression trunk). Returns the names
+    left freshly initialised.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise ConfigError(f"model.init: {source}: no model.safetensors found")
+    try:
+        src = load_file(str(path))
+    except Exception as e:  # noqa: BLE001 - corrupt file
+        raise ConfigError(f"model.init: {path}: cannot read safetensors ({e})") from None
+    own = model.state_dict()
+    skipped = lambda k: any(k.startswith(p) for p in skip)  # noqa: E731
+    missing = sorted(k for k in own if not skipped(k) and k not in src)
+    extra = sorted(k for k in src if not skipped(k) and k not in own)
+    shape = sorted(k for k in own if not skipped(k) and k in src and tuple(src[k].shape) != tuple(own[k].shape))
+    if missing or extra or shape:
+        parts = [f"{name}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+                 for name, keys in (("missing", missing), ("unexpected", extra), ("shape mismatch", shape)) if keys]
+        raise ConfigError(f"model.init: {path} does not match the model ({'; '.join(parts)})")
+    fresh = sorted(k for k in own if skipped(k))
+    with torch.no_grad():
+        for k, v in own.items():
+            if not skipped(k):
+                v.copy_(src[k].to(v.dtype))
+    return fresh
 
 
 def model_spec(cfg: RunConfig, args: dict[str, Any]) -> dict[str, Any]:
