@@ -1,0 +1,638 @@
+"""Readers for the cross-domain datasets and the domain packs built from them.
+
+``lumachrome data domain sketch|nir|thermal --split train|holdout --size N -o PACK`` reads the
+shared datasets (``../shared/data``, see ``docs/domains.md`` for sources and terms), makes square
+uint8 pairs and writes them with :func:`lumachrome.data.domain_pack.write_domain_pack`
+(tensors ``A`` ``(N, 1, S, S)`` and ``B`` ``(N, 3, S, S)``), plus a JSON sidecar
+(``PACK`` with ``.json``) listing every sample's id and source.
+
+Hold-out split (fixed, by a stable hash of the sample id, :func:`holdout_ids`)
+-------------------------------------------------------------------------------
+Within each dataset (the first component of the id: ``openmoji``, ``manga``, ``photos``,
+``sketchy``, ``geolifeclef``, ``bigearthnet``, ``landsat``, ``roadscene``), the distinct ids are
+ranked by the first 8 bytes of ``sha256(id)`` (big-endian); the ``round(0.1 * n)`` lowest
+(at least one) are held out: exactly 10 % of every set, independent of file order and machine;
+adding a sample moves at most one other across the boundary. All pairs derived from one source
+image (crops, line-art methods) share its id, so they sit on the same side. Ids:
+
+* ``openmoji/<stem>``, ``manga/<stem>``, ``photos/<path under photos/>``, ``sketchy/<class>/<photo stem>``
+  (a Sketchy sketch has the id of its photo), ``geolifeclef/<stem>``, ``bigearthnet/<patch>``,
+  ``roadscene/<stem>``;
+* Landsat patches: ``landsat/<EPSG>/<x cell>/<y cell>``, the patch's cell on a map-aligned grid of
+  ``S * pixel size`` metres. Patches are cut on that grid, so several dates (and sub-scenes) of the
+  same place get the same ids and cannot leak from train into hold-out.
+
+Transforms (deterministic; ``cv2.INTER_AREA`` to shrink, ``INTER_LINEAR`` to enlarge)
+---------------------------------------------------------------------------
+* ``sketch`` (A: line art, 1 channel, black on white; B: colour art):
+  ``openmoji`` line/color 256 px -> S x S; ``manga`` covers: short side -> ``round(1.5 S)``, two S x S
+  crops evenly spaced along the long side (centred across), line art by XDoG for one crop and
+  Canny for the other (which one first alternates by the id's hash), computed at pack scale;
+  ``photos`` (at most :data:`SKETCH_MAX_PHOTOS` evenly spaced from the folders in
+  :data:`SKETCH_PHOTO_FOLDERS`): short side -> S, centre crop, XDoG or Canny by the id's hash.
+  Unpaired (CycleGAN): Sketchy freehand sketches (A) and Sketchy photos (B), 128 px -> S.
+* ``nir`` (A: near infrared, 1 channel; B: natural colour): every band is stretched linearly
+  from its 2nd/98th percentile to 0/255 (:func:`lumachrome.data.geo.percentile_stretch`, per band,
+  over the valid pixels of the whole input: each GeoLifeCLEF JPEG, each BigEarthNet patch, each
+  Landsat scene), so a model sees the same kind of input whatever the sensor's radiometry.
+  ``geolifeclef`` 128 px JPEG pairs -> S; ``bigearthnet`` B08 vs B04/B03/B02 (120 px) -> S;
+  ``landsat`` scenes cut into S x S patches at native resolution (NIR = band 4, RGB = 3/2/1;
+  ``lsat7_2000_{40,30,20,10}``; ``rgbn*``: blue, green, red, NIR), patches with more than 5 %
+  no-data dropped.
+* ``thermal`` (A: thermal IR, 1 channel; B: visible colour): ``roadscene`` pairs, short side -> S,
+  ``round(long / short)`` S x S crops evenly spaced along the long side.
+
+Unpaired packs (``--unpaired``) write two files, ``<out>-A.safetensors`` and ``<out>-B.safetensors``:
+for ``sketch`` Sketchy sketches and photos of the split, for ``nir``/``thermal`` the two sides of
+the split's pairs, each side in its own fixed random order (seed 0), so no pair is intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from lumachrome.errors import DataError, ImageError
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_SIZES",
+    "DOMAINS",
+    "DOMAIN_CHANNELS",
+    "HOLDOUT_FRACTION",
+    "Pair",
+    "PackReport",
+    "SKETCH_MAX_PHOTOS",
+    "SKETCH_PHOTO_FOLDERS",
+    "bigearthnet_pairs",
+    "build_domain_pack",
+    "default_root",
+    "domain_pairs",
+    "geolifeclef_pairs",
+    "landsat_pairs",
+    "manga_pairs",
+    "openmoji_pairs",
+    "photo_sketch_pairs",
+    "roadscene_pairs",
+    "sketchy_unpaired",
+    "filter_split",
+    "holdout_ids",
+    "set_of",
+    "split_of",
+]
+
+DOMAINS = ("sketch", "nir", "thermal")
+SPLITS = ("train", "holdout")
+HOLDOUT_FRACTION = 0.1
+#: A-side channel names per domain (the pack's ``a_channels`` and the model's ``input.channels``).
+DOMAIN_CHANNELS = {"sketch": ["line"], "nir": ["nir"], "thermal": ["thermal"]}
+#: Default stored side per domain (px).
+DEFAULT_SIZES = {"sketch": 96, "nir": 128, "thermal": 128}
+#: Default cap on the pairs of a *train* pack (evenly spaced subset of each source, in proportion),
+#: so that a domain's packs fit a few tens of MB (sketch: 1000 x 96 x 96 x 4 B = 37 MB).
+DEFAULT_LIMITS = {"sketch": 1000, "nir": None, "thermal": None}
+#: Colour photos turned into line art for the sketch domain (folders of photos/train and photos/val).
+SKETCH_PHOTO_FOLDERS = ("bsds", "gcompris", "misc", "mvtb", "sun80", "tuxpaint", "urban100", "wallpapers")
+SKETCH_MAX_PHOTOS = 300
+#: Landsat patches with more no-data than this are dropped.
+MAX_NODATA_FRACTION = 0.05
+STRETCH = (2.0, 98.0)
+
+
+def default_root() -> Path:
+    """``$LUMACHROME_SHARED`` when set, else ``../shared/data`` (relative to the current folder:
+    the repository root)."""
+    env = os.environ.get("LUMACHROME_SHARED")
+    return Path(env) if env else Path("..") / "shared" / "data"
+
+
+# --------------------------------------------------------------------------------------------
+# split
+
+
+def _unit_hash(sample_id: str) -> float:
+    digest = hashlib.sha256(sample_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def set_of(sample_id: str) -> str:
+    """The dataset an id belongs to (its first path component: ``openmoji``, ``landsat``, ...)."""
+    return sample_id.split("/", 1)[0]
+
+
+def holdout_ids(ids: Iterable[str], fraction: float = HOLDOUT_FRACTION) -> set[str]:
+    """The held-out ids of one dataset: the ``round(fraction * n)`` (at least 1 when ``n >= 2``)
+    distinct ids with the smallest ``sha256`` hash value (see the module doc)."""
+    unique = sorted(set(ids))
+    n = len(unique)
+    k = max(1, round(fraction * n)) if n >= 2 else 0
+    return set(sorted(unique, key=lambda i: (_unit_hash(i), i))[:k])
+
+
+def split_of(sample_id: str, all_ids: Iterable[str], fraction: float = HOLDOUT_FRACTION) -> str:
+    """``"holdout"`` or ``"train"`` for ``sample_id`` among the ids of its dataset ``all_ids``."""
+    return "holdout" if sample_id in holdout_ids([i for i in all_ids if set_of(i) == set_of(sample_id)], fraction) else "train"
+
+
+def filter_split(items: Sequence[Pair], split: str | None, fraction: float = HOLDOUT_FRACTION) -> list[Pair]:
+    """The items of ``split`` (None: all), the hold-out chosen per dataset (:func:`holdout_ids`)."""
+    if split is None:
+        return list(items)
+    held: set[str] = set()
+    by_set: dict[str, list[str]] = {}
+    for it in items:
+        by_set.setdefault(set_of(it.id), []).append(it.id)
+    for ids in by_set.values():
+        held |= holdout_ids(ids, fraction)
+    return [it for it in items if (it.id in held) == (split == "holdout")]
+
+
+# --------------------------------------------------------------------------------------------
+# pairs
+
+
+@dataclass
+class Pair:
+    """One training pair: ``A`` uint8 ``(S, S)`` (one channel), ``B`` uint8 ``(S, S, 3)`` RGB."""
+
+    id: str
+    A: np.ndarray | None
+    B: np.ndarray | None
+    source: str
+
+
+def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    if img.shape[1] == w and img.shape[0] == h:
+        return img
+    interp = cv2.INTER_AREA if w <= img.shape[1] and h <= img.shape[0] else cv2.INTER_LINEAR
+    return cv2.resize(img, (w, h), interpolation=interp)
+
+
+def _short_side_to(img: np.ndarray, side: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    s = side / min(h, w)
+    return _resize(img, max(side, round(w * s)), max(side, round(h * s)))
+
+
+def _square_crops(img: np.ndarray, size: int, count: int) -> list[np.ndarray]:
+    """``count`` size x size crops evenly spaced along the long side, centred across it."""
+    h, w = img.shape[:2]
+    out = []
+    for k in range(count):
+        t = 0.5 if count == 1 else k / (count - 1)
+        if w >= h:
+            x, y = round((w - size) * t), (h - size) // 2
+        else:
+            x, y = (w - size) // 2, round((h - size) * t)
+        out.append(np.ascontiguousarray(img[y : y + size, x : x + size]))
+    return out
+
+
+def _gray(path: Path) -> np.ndarray:
+    from lumachrome.imageio import read_rgb_uint8
+
+    rgb, _ = read_rgb_uint8(path)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def _rgb(path: Path) -> np.ndarray:
+    from lumachrome.imageio import read_rgb_uint8
+
+    return read_rgb_uint8(path)[0]
+
+
+def _need_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{path}: dataset folder not found (is ../shared/data there?)")
+    return path
+
+
+def _files(folder: Path, exts: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp")) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith("."))
+
+
+# ---------------------------------------------------------------- sketch
+
+
+def openmoji_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """OpenMoji line/color pairs (same file name), resized to ``size``; colour composited on white."""
+    line_dir, color_dir = _need_dir(root / "sketch" / "openmoji" / "line"), _need_dir(root / "sketch" / "openmoji" / "color")
+    for lp in _files(line_dir):
+        sid = f"openmoji/{lp.stem}"
+        cp = color_dir / lp.name
+        if not cp.is_file() :
+            continue
+        yield Pair(sid, _resize(_gray(lp), size, size), _resize(_rgb(cp), size, size), "openmoji")
+
+
+def _line_art(rgb: np.ndarray, method: str) -> np.ndarray:
+    from lumachrome.data.sketchify import sketchify
+
+    return sketchify(rgb, method)
+
+
+def _methods(sample_id: str) -> tuple[str, str]:
+    return ("xdog", "canny") if int(hashlib.sha256(sample_id.encode()).hexdigest()[-1], 16) % 2 == 0 else ("canny", "xdog")
+
+
+def manga_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """Manga covers -> (synthesised line art, cover): 2 crops per cover (XDoG for one, Canny for the other)."""
+    for p in _files(_need_dir(root / "sketch" / "manga_covers")):
+        sid = f"manga/{p.stem}"
+        rgb = _short_side_to(_rgb(p), round(1.5 * size))
+        methods = _methods(sid)
+        for k, crop in enumerate(_square_crops(rgb, size, 2)):
+            yield Pair(sid, _line_art(crop, methods[k % 2]), crop, "manga")
+
+
+def _photo_files(root: Path) -> list[tuple[str, Path]]:
+    out = []
+    for part in ("train", "val"):
+        for folder in SKETCH_PHOTO_FOLDERS:
+            d = root / "photos" / part / folder
+            if d.is_dir():
+                out += [(f"photos/{part}/{folder}/{p.name}", p) for p in _files(d)]
+    out.sort()
+    if len(out) > SKETCH_MAX_PHOTOS:
+        idx = np.linspace(0, len(out) - 1, SKETCH_MAX_PHOTOS).round().astype(int)
+        out = [out[i] for i in idx]
+    return out
+
+
+def photo_sketch_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """Colour photos -> (synthesised line art, photo): short side -> size, centre crop, XDoG or Canny."""
+    for sid, p in _photo_files(root):
+        crop = _square_crops(_short_side_to(_rgb(p), size), size, 1)[0]
+        yield Pair(sid, _line_art(crop, _methods(sid)[0]), crop, "photos")
+
+
+def _sketchy_photo_index(root: Path) -> dict[tuple[str, str], Path]:
+    index = {}
+    for part in ("train", "val"):
+        base = root / "photos" / part / "sketchy"
+        if base.is_dir():
+            for cls in sorted(d for d in base.iterdir() if d.is_dir()):
+                for p in _files(cls):
+                    index[(cls.name, p.stem)] = p
+    return index
+
+
+def sketchy_unpaired(root: Path, size: int, split: str | None = None) -> tuple[list[Pair], list[Pair]]:
+    """Sketchy freehand sketches (A side) and Sketchy photos (B side) of ``split`` (None: all),
+    resized to ``size``; the split is by photo id, so a sketch sits on its photo's side."""
+    sk_root = _need_dir(root / "sketch" / "sketchy")
+    photos = _sketchy_photo_index(root)
+    a_side, b_side = [], []
+    for cls in sorted(d for d in sk_root.iterdir() if d.is_dir()):
+        for p in _files(cls):
+            stem = re.sub(r"-\d+$", "", p.stem)
+            sid = f"sketchy/{cls.name}/{stem}"
+            a_side.append(Pair(sid, _resize(_gray(p), size, size), None, "sketchy-sketch"))
+    for (cls, stem), p in sorted(photos.items()):
+        sid = f"sketchy/{cls}/{stem}"
+        b_side.append(Pair(sid, None, _square_crops(_short_side_to(_rgb(p), size), size, 1)[0], "sketchy-photo"))
+    if split is not None:
+        held = holdout_ids([p.id for p in b_side] + [p.id for p in a_side])
+        a_side = [p for p in a_side if (p.id in held) == (split == "holdout")]
+        b_side = [p for p in b_side if (p.id in held) == (split == "holdout")]
+    return a_side, b_side
+
+
+# ---------------------------------------------------------------- nir
+
+
+def _stretch_u8(data: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    from lumachrome.data.geo import percentile_stretch
+
+    return percentile_stretch(data, valid, *STRETCH, out="uint8")[0]
+
+
+def geolifeclef_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """GeoLifeCLEF Sentinel-2 NIR/RGB JPEG pairs (128 px), each band stretched 2-98 %, resized to ``size``."""
+    base = _need_dir(root / "nir" / "geolifeclef")
+    for rp in _files(_need_dir(base / "rgb")):
+        sid = f"geolifeclef/{rp.stem}"
+        npath = base / "nir" / rp.name
+        if not npath.is_file() :
+            continue
+        nir = _stretch_u8(_gray(npath))
+        rgb = _stretch_u8(_rgb(rp).transpose(2, 0, 1)).transpose(1, 2, 0)
+        yield Pair(sid, _resize(nir, size, size), _resize(np.ascontiguousarray(rgb), size, size), "geolifeclef")
+
+
+def bigearthnet_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """BigEarthNet patches: B08 (NIR) vs B04/B03/B02 (RGB) GeoTIFFs, stretched, 120 px -> ``size``."""
+    from lumachrome.data.geo import read_raster
+
+    for d in sorted(p for p in _need_dir(root / "nir" / "bigearthnet").iterdir() if p.is_dir()):
+        sid = f"bigearthnet/{d.name}"
+        bands = {b: d / f"{d.name}_{b}.tif" for b in ("B08", "B04", "B03", "B02")}
+        if not all(p.is_file() for p in bands.values()) :
+            continue
+        rs = {b: read_raster(p, [1]) for b, p in bands.items()}
+        valid = np.logical_and.reduce([r.valid for r in rs.values()])
+        nir = _stretch_u8(rs["B08"].data, valid)[0]
+        rgb = _stretch_u8(np.concatenate([rs[b].data for b in ("B04", "B03", "B02")]), valid).transpose(1, 2, 0)
+        yield Pair(sid, _resize(nir, size, size), _resize(np.ascontiguousarray(rgb), size, size), "bigearthnet")
+
+
+#: Landsat scenes: name -> (NIR (file, band), RGB [(file, band)] * 3). ``*`` globs several files.
+LANDSAT_SCENES: dict[str, tuple[tuple[str, int], list[tuple[str, int]]]] = {
+    "L7_ETMs.tif": (("L7_ETMs.tif", 4), [("L7_ETMs.tif", 3), ("L7_ETMs.tif", 2), ("L7_ETMs.tif", 1)]),
+    "lsat7_2000": (("lsat7_2000_40.tif", 1), [("lsat7_2000_30.tif", 1), ("lsat7_2000_20.tif", 1), ("lsat7_2000_10.tif", 1)]),
+    "rgbn*.tif": (("{}", 4), [("{}", 3), ("{}", 2), ("{}", 1)]),
+}
+
+
+def _landsat_scenes(base: Path) -> list[tuple[str, tuple[Path, int], list[tuple[Path, int]]]]:
+    out = []
+    for name, (nir, rgb) in LANDSAT_SCENES.items():
+        if "*" in name:
+            for f in sorted(base.glob(name)):
+                out.append((f.name, (f, nir[1]), [(f, b) for _, b in rgb]))
+        elif (base / nir[0]).is_file():
+            out.append((name, (base / nir[0], nir[1]), [(base / f, b) for f, b in rgb]))
+    return out
+
+
+def landsat_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """Landsat scenes cut into ``size`` x ``size`` patches on a map-aligned grid (see the module doc)."""
+    from lumachrome.data.geo import read_raster
+
+    base = _need_dir(root / "nir" / "landsat")
+    for scene, (nfile, nband), rgb_bands in _landsat_scenes(base):
+        nir = read_raster(nfile, [nband])
+        rgbs = [read_raster(f, [b]) for f, b in rgb_bands]
+        valid = np.logical_and.reduce([nir.valid] + [r.valid for r in rgbs])
+        nir_u8 = _stretch_u8(nir.data, valid)[0]
+        rgb_u8 = _stretch_u8(np.concatenate([r.data for r in rgbs]), valid).transpose(1, 2, 0)
+        t = nir.transform
+        res_x, res_y = abs(t.a), abs(t.e)
+        cell_x, cell_y = size * res_x, size * res_y
+        epsg = nir.crs.to_epsg() if nir.crs is not None else None
+        # first pixel column/row on a multiple of the cell size (map coordinates)
+        col0 = round((math.ceil(t.c / cell_x - 1e-9) * cell_x - t.c) / res_x) % size
+        row0 = round((t.f - math.floor(t.f / cell_y + 1e-9) * cell_y) / res_y) % size
+        h, w = nir_u8.shape
+        for r in range(row0, h - size + 1, size):
+            for c in range(col0, w - size + 1, size):
+                gx = round((t.c + c * res_x) / cell_x)
+                gy = round((t.f - r * res_y) / cell_y)
+                sid = f"landsat/{epsg}/{gx}/{gy}"
+                ok = valid[r : r + size, c : c + size]
+                if 1.0 - ok.mean() > MAX_NODATA_FRACTION:
+                    continue
+                yield Pair(
+                    sid,
+                    np.ascontiguousarray(nir_u8[r : r + size, c : c + size]),
+                    np.ascontiguousarray(rgb_u8[r : r + size, c : c + size]),
+                    f"landsat:{scene}",
+                )
+
+
+# ---------------------------------------------------------------- thermal
+
+
+def roadscene_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """RoadScene thermal/visible pairs: short side -> ``size``, ``round(long/short)`` square crops."""
+    base = _need_dir(root / "thermal" / "roadscene")
+    for vp in _files(_need_dir(base / "visible")):
+        sid = f"roadscene/{vp.stem}"
+        ip = base / "infrared" / vp.name
+        if not ip.is_file() :
+            continue
+        ir, rgb = _gray(ip), _rgb(vp)
+        if ir.shape[:2] != rgb.shape[:2]:
+            ir = _resize(ir, rgb.shape[1], rgb.shape[0])
+        h, w = rgb.shape[:2]
+        count = max(1, round(max(h, w) / min(h, w)))
+        ir_s, rgb_s = _short_side_to(ir, size), _short_side_to(rgb, size)
+        for a, b in zip(_square_crops(ir_s, size, count), _square_crops(rgb_s, size, count)):
+            yield Pair(sid, a, b, "roadscene")
+
+
+# --------------------------------------------------------------------------------------------
+# domains
+
+
+PAIRED_SOURCES: dict[str, list[Callable[..., Iterator[Pair]]]] = {
+    "sketch": [openmoji_pairs, manga_pairs, photo_sketch_pairs],
+    "nir": [geolifeclef_pairs, bigearthnet_pairs, landsat_pairs],
+    "thermal": [roadscene_pairs],
+}
+
+
+def _check_domain(domain: str, split: str | None, size: int) -> None:
+    if domain not in DOMAINS:
+        raise DataError(f"unknown domain {domain!r} (use {', '.join(DOMAINS)})")
+    if split is not None and split not in SPLITS:
+        raise DataError(f"unknown split {split!r} (use {' or '.join(SPLITS)})")
+    if not 16 <= int(size) <= 1024:
+        raise DataError(f"pack size must be in 16..1024 px, got {size}")
+
+
+def domain_pairs(domain: str, root: str | os.PathLike, split: str | None, size: int) -> Iterator[Pair]:
+    """Every paired sample of ``domain`` in ``split`` (None: both), source after source, in a fixed order.
+
+    Each source is read completely, then split (:func:`filter_split`: the hold-out is chosen among
+    all of a dataset's ids)."""
+    _check_domain(domain, split, size)
+    root = Path(root)
+    for reader in PAIRED_SOURCES[domain]:
+        yield from filter_split(list(reader(root, int(size))), split)
+
+
+@dataclass
+class PackReport:
+    """What :func:`build_domain_pack` wrote."""
+
+    domain: str
+    split: str
+    size: int
+    paths: list[str]
+    counts: dict[str, int]
+    count: int
+    available: int
+    bytes: int
+    seconds: float
+    unpaired: bool = False
+    ids: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        per = ", ".join(f"{k} {v}" for k, v in self.counts.items())
+        mb = self.bytes / 1e6
+        kept = f"{self.count}" + (f" of {self.available}" if self.available != self.count else "")
+        kind = "unpaired" if self.unpaired else "pairs"
+        return (
+            f"{self.domain} {self.split}: {kept} {kind} of {self.size}x{self.size} ({per}); "
+            f"{mb:.1f} MB in {self.seconds:.1f} s -> {', '.join(self.paths)}"
+        )
+
+
+def _thin(pairs: list[Pair], limit: int | None) -> list[Pair]:
+    """At most ``limit`` pairs: an evenly spaced subset of each source, in proportion to its size."""
+    if limit is None or len(pairs) <= limit:
+        return pairs
+    by_source: dict[str, list[Pair]] = {}
+    for p in pairs:
+        by_source.setdefault(p.source, []).append(p)
+    total = len(pairs)
+    quotas = {s: int(limit * len(v) / total) for s, v in by_source.items()}
+    # hand out the remainder to the largest fractional parts (deterministic: ties by name)
+    rest = limit - sum(quotas.values())
+    order = sorted(by_source, key=lambda s: (-(limit * len(by_source[s]) / total - quotas[s]), s))
+    for s in order[:rest]:
+        quotas[s] += 1
+    out: list[Pair] = []
+    for s, v in by_source.items():
+        k = min(quotas[s], len(v))
+        if k > 0:
+            idx = np.linspace(0, len(v) - 1, k).round().astype(int)
+            out += [v[i] for i in idx]
+    return out
+
+
+def _progress(iterable: Iterator[Pair], desc: str, enabled: bool) -> Iterator[Pair]:
+    if not enabled:
+        yield from iterable
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit="pair", file=sys.stderr, dynamic_ncols=True) as bar:
+        for item in iterable:
+            bar.update(1)
+            yield item
+
+
+def _write_sidecar(path: Path, report: PackReport) -> None:
+    data = asdict(report)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def _source_text(domain: str, counts: dict[str, int], root: Path) -> str:
+    per = ", ".join(f"{k} {v}" for k, v in counts.items())
+    return f"{per} (from {root}; research/attribution terms, see docs/domains.md; do not redistribute)"
+
+
+def _sides_path(out: Path, side: str) -> Path:
+    return out.with_name(f"{out.stem}-{side}{out.suffix or '.safetensors'}")
+
+
+def build_domain_pack(
+    domain: str,
+    split: str,
+    out: str | os.PathLike,
+    *,
+    root: str | os.PathLike,
+    size: int | None = None,
+    limit: int | None = -1,
+    unpaired: bool = False,
+    progress: bool = False,
+) -> PackReport:
+    """Read ``domain``'s datasets under ``root`` and write the ``split`` pack(s).
+
+    Args:
+        domain: ``sketch``, ``nir`` or ``thermal``.
+        split: ``train`` or ``holdout`` (the fixed hash split of :func:`split_of`).
+        out: the pack file; ``unpaired`` writes ``<stem>-A<suffix>`` and ``<stem>-B<suffix>``
+            instead. A JSON sidecar (``.json`` instead of the suffix) lists ids and sources.
+        size: stored side (default :data:`DEFAULT_SIZES`).
+        limit: at most this many pairs (or images per side); ``-1``: the domain's default for
+            ``train`` packs (:data:`DEFAULT_LIMITS`), none for ``holdout``; None: no limit.
+        unpaired: CycleGAN packs (see the module doc).
+
+    Raises:
+        DataError: unknown domain/split, a dataset folder missing, nothing found, unwritable output.
+    """
+    from lumachrome.data.domain_pack import write_domain_pack
+
+    t0 = time.perf_counter()
+    size = int(size or DEFAULT_SIZES.get(domain, 128))
+    _check_domain(domain, split, size)
+    if limit == -1:
+        limit = DEFAULT_LIMITS[domain] if split == "train" else None
+    if limit is not None and limit < 1:
+        raise DataError(f"limit must be >= 1, got {limit}")
+    root = Path(root)
+    _need_dir(root)
+    out = Path(out)
+    if out.is_dir():
+        raise DataError(f"{out}: is a folder; give the pack file name (e.g. {out / f'{domain}-{split}.safetensors'})")
+    channels = DOMAIN_CHANNELS[domain]
+    try:
+        if unpaired and domain == "sketch":
+            a_side, b_side = sketchy_unpaired(root, size, split)
+        else:
+            pairs = list(_progress(domain_pairs(domain, root, split, size), f"{domain} {split}", progress))
+            a_side = b_side = pairs
+    except ImageError as e:
+        raise DataError(str(e)) from None
+    if not a_side or not b_side:
+        raise DataError(f"{root}: no {domain} samples found for split {split!r}")
+    available = max(len(a_side), len(b_side))
+
+    if not unpaired:
+        pairs = _thin(a_side, limit)
+        A = np.stack([p.A for p in pairs])[:, None]
+        B = np.stack([p.B for p in pairs]).transpose(0, 3, 1, 2)
+        counts: dict[str, int] = {}
+        for p in pairs:
+            counts[p.source] = counts.get(p.source, 0) + 1
+        write_domain_pack(out, A=A, B=B, domain=domain, split=split, a_channels=channels,
+                          source=_source_text(domain, counts, root))  # fmt: skip
+        paths, ids = [out], [p.id for p in pairs]
+        n = len(pairs)
+    else:
+        rng = np.random.default_rng(0)
+        a_keep = _thin(a_side, limit)
+        b_keep = _thin(b_side, limit)
+        a_keep = [a_keep[i] for i in rng.permutation(len(a_keep))]
+        b_keep = [b_keep[i] for i in rng.permutation(len(b_keep))]
+        A = np.stack([p.A for p in a_keep])[:, None]
+        B = np.stack([p.B for p in b_keep]).transpose(0, 3, 1, 2)
+        counts = {}
+        for side, keep in (("A", a_keep), ("B", b_keep)):
+            for p in keep:
+                counts[f"{side} {p.source}"] = counts.get(f"{side} {p.source}", 0) + 1
+        pa, pb = _sides_path(out, "A"), _sides_path(out, "B")
+        text = _source_text(domain, counts, root) + "; unpaired"
+        write_domain_pack(pa, A=A, domain=domain, split=split, a_channels=channels, source=text)
+        write_domain_pack(pb, B=B, domain=domain, split=split, source=text)
+        counts = dict(sorted(counts.items()))
+        paths, ids = [pa, pb], [p.id for p in a_keep + b_keep]
+        n = len(a_keep) + len(b_keep)
+    report = PackReport(
+        domain=domain,
+        split=split,
+        size=size,
+        paths=[str(p) for p in paths],
+        counts=counts,
+        count=n,
+        available=available if not unpaired else len(a_side) + len(b_side),
+        bytes=sum(p.stat().st_size for p in paths),
+        seconds=round(time.perf_counter() - t0, 2),
+        unpaired=unpaired,
+        ids=ids,
+    )
+    _write_sidecar(out.with_suffix(".json"), report)
+    return report
