@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  lumachrome train --data photos/train --val photos/val --steps 2000 --out runs/demo\n"
                "  lumachrome train --config configs/photo.yaml --train.steps 500\n"
-               "  lumachrome train --resume runs/demo --steps 4000",
+               "  lumachrome train --resume runs/demo --steps 4000\n"
+               "  lumachrome train --config configs/pix2pix-domain.yaml --data.pack A2B.safetensors  "
+               "(--train.regime pix2pix|cyclegan: docs/gan.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", help="YAML or TOML config file (see lumachrome/configs/)")
@@ -44,5 +46,11 @@ def train_main(argv: list[str] | None = None) -> int:
         from lumachrome.train.checkpoint import find_checkpoint
 
         cfg.train.out = str(find_checkpoint(ns.resume).parent.parent)
-    train(cfg, resume=ns.resume, log=lambda m: print(m, file=sys.stderr, flush=True))
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if cfg.train.regime != "supervised":  # pix2pix / cyclegan: the adversarial trainers
+        from lumachrome.train.gan import train_gan
+
+        train_gan(cfg, resume=ns.resume, log=log)
+        return 0
+    train(cfg, resume=ns.resume, log=log)
     return 0

@@ -6,6 +6,7 @@ A config file has one table per dataclass::
     model: {architecture: unet, head: regression, args: {widths: [32, 64, 128, 256]}}
     optim: {lr: 0.0005, schedule: cosine, warmup_steps: 200}
     train: {steps: 20000, batch_size: 32, loss: l1, out: runs/photo}
+    gan:   {gan_loss: lsgan, lambda_cycle: 10}   # only for train.regime pix2pix / cyclegan
 
 Every field can be overridden on the command line as ``--section.field VALUE`` (for example
 ``--train.steps 500``); a few common ones have short aliases (``--data``, ``--val``, ``--steps``,
@@ -26,6 +27,7 @@ from lumachrome.errors import ConfigError
 
 __all__ = [
     "DataConfig",
+    "GanConfig",
     "ModelConfig",
     "OptimConfig",
     "RunConfig",
@@ -53,6 +55,7 @@ class DataConfig:
     flip: bool = True
     workers: int = 2  # DataLoader workers for folder datasets
     max_files: int | None = None  # cap on folder images (quick experiments)
+    val_pack: str | None = None  # a paired domain pack for validation of image-to-image runs (train.regime pix2pix/cyclegan)
 
 
 @dataclass
@@ -103,6 +106,26 @@ class TrainConfig:
     samples: int = 8  # images in the per-epoch sample grid
     progress: bool = True
     name: str = "model"
+    regime: str = "supervised"  # supervised, pix2pix or cyclegan (adversarial regimes: lumachrome.train.gan)
+
+
+@dataclass
+class GanConfig:
+    """The adversarial regimes (``train.regime`` pix2pix / cyclegan, see ``lumachrome.train.gan``)."""
+
+    gan_loss: str = "vanilla"  # vanilla (non-saturating BCE), lsgan or hinge
+    lambda_gan: float = 1.0  # weight of the adversarial term (pix2pix with 0: the L1-only baseline, no D)
+    lambda_l1: float = 100.0  # pix2pix: weight of the L1 term (Isola et al. 2017, Eq. 4: lambda = 100)
+    lambda_cycle: float = 10.0  # CycleGAN: weight of each cycle-consistency term
+    lambda_identity: float = 0.5  # CycleGAN: identity weight as a fraction of lambda_cycle (same channel counts only)
+    pool_size: int = 50  # CycleGAN: history of generated images shown to the discriminators (0 disables)
+    d_layers: int = 3  # PatchGAN stride-2 layers (3: 70x70 patches)
+    d_width: int = 64
+    d_norm: str = "instance"
+    d_lr: float | None = None  # discriminator learning rate (default optim.lr)
+    d_warmup: int = 0  # first steps: the discriminator trains, the generator sees no adversarial term
+    decay_start: float = 0.5  # fraction of train.steps at constant LR, then linear decay to 0 (CycleGAN)
+    crop: str = "random"  # domain packs: random (integer offsets) or resized (random-resized) crops
 
 
 @dataclass
@@ -111,6 +134,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -148,9 +172,17 @@ class RunConfig:
             raise ConfigError(f"model.temperature: must be > 0, got {self.model.temperature}")
         if not 0 <= self.optim.ema < 1:
             raise ConfigError(f"optim.ema: must be in [0, 1), got {self.optim.ema}")
+        if self.train.regime not in REGIMES:
+            raise ConfigError(f"train.regime: '{self.train.regime}' is not one of {', '.join(REGIMES)}")
+        if self.train.regime != "supervised":
+            from lumachrome.train.gan import validate_gan_config
+
+            validate_gan_config(self)
 
 
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+REGIMES = ("supervised", "pix2pix", "cyclegan")
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig,
+             "gan": GanConfig}
 
 
 def _coerce(value: Any, tp: Any, what: str) -> Any:

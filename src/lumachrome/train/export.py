@@ -25,15 +25,31 @@ def _last_metrics(run_dir: Path) -> dict[str, Any] | None:
 def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None, weights: str) -> str:
     cfg = state["config"]
     spec = state["model"]
+    regime = cfg["train"].get("regime", "supervised")
+    extra = spec.get("extra") or {}
+    if extra.get("task") == "translate":
+        chans = ", ".join((extra.get("input") or {}).get("channels") or [])
+        what = (f"A `{spec['architecture']}` image-to-image generator ({regime}) translating domain "
+                f"`{extra.get('domain', '')}` ({chans}) to RGB; inputs and outputs in [-1, 1].")
+    else:
+        what = f"A `{spec['architecture']}` colorizer ({cfg['model']['head']} head) predicting CIE Lab ab from L."
+    if regime == "supervised":
+        loss = cfg["train"]["loss"]
+    else:
+        g = cfg.get("gan") or {}
+        loss = (f"{regime}: {g.get('gan_loss')} GAN x {g.get('lambda_gan')}"
+                + (f" + L1 x {g.get('lambda_l1')}" if regime == "pix2pix" else
+                   f" + cycle x {g.get('lambda_cycle')} + identity x {g.get('lambda_identity')} * cycle"))
     lines = [
         f"# lumachrome model `{name}`",
         "",
-        f"A `{spec['architecture']}` colorizer ({cfg['model']['head']} head) predicting CIE Lab ab from L.",
+        what,
         "",
         "## Training",
         f"- data: {', '.join(cfg['data']['train'] or cfg['data']['pack'])} at {cfg['data']['size']} px crops",
-        f"- loss: {cfg['train']['loss']}, {state['step']} steps of batch {cfg['train']['batch_size']}, "
-        f"AdamW lr {cfg['optim']['lr']} ({cfg['optim']['schedule']}), seed {cfg['train']['seed']}",
+        f"- loss: {loss}, {state['step']} steps of batch {cfg['train']['batch_size']}, "
+        f"AdamW lr {cfg['optim']['lr']} ({cfg['optim']['schedule'] if regime == 'supervised' else 'constant then linear to 0'}), "
+        f"seed {cfg['train']['seed']}",
         f"- weights: {weights}",
         f"- architecture args: `{json.dumps(spec['args'])}`",
     ]
@@ -42,7 +58,8 @@ def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None,
                   "", "| " + " | ".join(metrics) + " |", "|" + "---|" * len(metrics),
                   "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in metrics.values()) + " |"]
     lines += ["", "## Limits",
-              "Colours are plausible, not historically true; they are learned from the training photos only."]
+              "Colours are plausible, not historically true; they are learned from the training "
+              + ("images only." if extra.get("task") == "translate" else "photos only.")]
     return "\n".join(lines) + "\n"
 
 
@@ -57,7 +74,9 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
         sd = {k[len("module."):]: v for k, v in c.ema.items() if k.startswith("module.")}
         weights = "EMA of the weights"
     else:
-        sd = c.model
+        # GAN checkpoints hold all networks ("G.", "D.", ...): the generator is under spec["prefix"].
+        prefix = spec.get("prefix") or ""
+        sd = {k[len(prefix):]: v for k, v in c.model.items() if k.startswith(prefix)}
         weights = "raw weights (no EMA)"
     try:
         model.load_state_dict(sd, strict=True)
@@ -67,7 +86,7 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     run_dir = c.path.parent.parent
     metrics = _last_metrics(run_dir)
     card = model_card(name, c.state, metrics, weights)
-    extra = {"name": name, "training": {"step": c.step, "config": c.state["config"]}}
+    extra = {**(spec.get("extra") or {}), "name": name, "training": {"step": c.step, "config": c.state["config"]}}
     if metrics:
         extra["validation"] = metrics
     save_model_dir(model, out_dir, architecture=spec["architecture"], args=spec["args"],

@@ -1,0 +1,117 @@
+"""Evaluation of exported image-to-image (``"task": "translate"``) models on a hold-out domain pack.
+
+``lumachrome evaluate --model DIR --pack PACK`` runs the generator on every ``A`` image of a paired
+domain pack (whole stored images, or centre crops of ``--size``) and scores the result against ``B``
+with :func:`lumachrome.metrics.image_metrics` (PSNR, SSIM, colourfulness, AuC of the ab error,
+CIEDE2000), next to the **input** baseline: the A image itself shown as RGB (one channel as gray,
+e.g. the NIR band or the line drawing), the analogue of the gray baseline of colorization.
+The table is the colorization one (:func:`lumachrome.evaluate.format_table`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+
+from lumachrome.errors import ConfigError, DataError, ModelError
+from lumachrome.evaluate import EvalResult
+
+__all__ = ["evaluate_translate", "load_translate_model"]
+
+
+def load_translate_model(model_dir: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``load_model_dir`` plus a check that the folder is an image-to-image model (``"task": "translate"``)."""
+    from lumachrome.models.io import load_model_dir
+
+    model, config = load_model_dir(model_dir, device=device)
+    if config.get("task") != "translate":
+        raise ModelError(f"{model_dir}: not an image-to-image model (config task {config.get('task')!r}, expected "
+                         "'translate'); score colorizers with --data FOLDER")
+    return model, config
+
+
+def _u8(x: torch.Tensor) -> np.ndarray:
+    """``[-1, 1]`` ``(B, C, H, W)`` -> uint8 RGB ``(B, H, W, 3)`` (one channel shown as gray)."""
+    from lumachrome.data.domain_pack import from_unit
+
+    x = from_unit(x)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] != 3:
+        x = x[:, :1].expand(-1, 3, -1, -1)
+    return (x.permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def evaluate_translate(
+    model_dir: str | os.PathLike,
+    pack: str | os.PathLike,
+    *,
+    size: int | None = None,
+    batch_size: int = 8,
+    limit: int | None = None,
+    device: str = "auto",
+    baseline: bool = True,
+) -> dict[str, EvalResult]:
+    """Score a translate model on a paired domain pack.
+
+    Args:
+        model_dir: an exported model folder (``lumachrome export RUN -o DIR`` of a pix2pix/CycleGAN run).
+        pack: a paired domain pack (``A`` and ``B``), e.g. the domain's hold-out split.
+        size: centre-crop side (default: the whole stored images).
+        batch_size: images per generator call.
+        limit: score only the first ``limit`` images.
+        device: ``auto``, ``cpu``, ``cuda``...
+        baseline: also score the input itself (``"input"`` row).
+
+    Returns:
+        ``{model name: EvalResult, "input": EvalResult}`` (per-image rows named ``pack[i]``).
+
+    Raises:
+        ModelError: not a translate model; DataError: the pack is not paired or its A channels differ
+        from the model's input; ConfigError: bad size / batch size / limit.
+    """
+    from lumachrome.colorizer import resolve_device
+    from lumachrome.data.domain_pack import center_batch, read_domain_pack
+    from lumachrome.metrics import image_metrics
+
+    if batch_size < 1 or (limit is not None and limit < 1) or (size is not None and size < 8):
+        raise ConfigError(f"evaluate: batch size {batch_size}, limit {limit}, size {size} out of range")
+    dev = resolve_device(device)
+    model, config = load_translate_model(model_dir, device=str(dev))
+    dp = read_domain_pack(pack)
+    if not dp.paired:
+        raise DataError(f"{pack}: not a paired domain pack (scoring needs A and B of the same images)")
+    want = int((config.get("args") or {}).get("in_channels", dp.A.shape[1]))
+    if dp.A.shape[1] != want:
+        raise DataError(f"{pack}: A has {dp.A.shape[1]} channels, the model {model_dir} takes {want}")
+    n = len(dp) if limit is None else min(limit, len(dp))
+    s = min(dp.hw) if size is None else int(size)
+    if s > min(dp.hw):
+        raise ConfigError(f"evaluate: --size {s} is larger than the pack's {dp.hw[0]}x{dp.hw[1]} images")
+    A_all, B_all = dp.A[:n], dp.B[:n]
+    name = str(config.get("name") or os.path.basename(os.path.normpath(str(model_dir))))
+    rows: dict[str, list[dict[str, Any]]] = {name: [], "input": []}
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            a = center_batch(A_all[i:i + batch_size], s)
+            b = center_batch(B_all[i:i + batch_size], s)
+            with torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else nullcontext():
+                fake = model(a.to(dev)).float().cpu()
+            if not torch.isfinite(fake).all():
+                raise ModelError(f"{model_dir}: the generator returned non-finite values")
+            for j, (p, g, x) in enumerate(zip(_u8(fake), _u8(b), _u8(a))):
+                where = f"{pack}[{i + j}]"
+                rows[name].append({"path": where, **image_metrics(p, g)})
+                if baseline:
+                    rows["input"].append({"path": where, **image_metrics(x, g)})
+    seconds = time.perf_counter() - t0
+    out = {name: EvalResult.from_rows(rows[name], data_dir=str(pack), size=s, seconds=seconds)}
+    if baseline:
+        out["input"] = EvalResult.from_rows(rows["input"], data_dir=str(pack), size=s, seconds=0.0)
+    return out
