@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
 """Sweep inference-time choices of a model on an evaluation folder (the issue-3 experiments).
 
-For each working size and chroma gain (ab multiplied by a constant before joining with L),
-runs the evaluation protocol (256x256 centre crops) and prints one Markdown table, gray row first.
+For each working size, chroma gain (ab multiplied by a constant before joining with L) and, for
+classification models, annealed-mean temperature, runs the evaluation protocol (256x256 centre
+crops) and prints one Markdown table, gray row first.
 
     python scripts/sweep_decoding.py --model photo --data ../shared/data/photos/val \
         --sizes 128 256 --gains 1.0 1.2 1.4
+    python scripts/sweep_decoding.py --model runs/photo-class/model --data ../shared/data/photos/val \
+        --temperatures 0.2 0.3 0.38 0.5 --half a
+
+``--half a|b`` scores one of two fixed halves of the folder (split by a hash of the file path), so
+a decoding choice can be tuned on one half and confirmed on the other.
 """
 
 from __future__ import annotations
@@ -42,18 +48,44 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     p.add_argument("--gains", type=float, nargs="+", default=[1.0])
     p.add_argument("--flip", action="store_true", help="also try flip test-time augmentation")
+    p.add_argument("--temperatures", type=float, nargs="+", default=[None],
+                   help="annealed-mean temperatures (classification models)")
+    p.add_argument("--half", choices=["a", "b"], default=None, help="score one fixed half of the folder")
     p.add_argument("--limit", type=int, default=None)
     a = p.parse_args()
+    data = a.data if a.half is None else half_folder(a.data, a.half)
     col = Colorizer.load(a.model, device="cpu")
-    results = {"gray": evaluate(gray_predictor, a.data, limit=a.limit, progress=False)}
+    results = {"gray": evaluate(gray_predictor, data, limit=a.limit, progress=False)}
     for size in a.sizes:
         for gain in a.gains:
-            for flip in ([False, True] if a.flip else [False]):
-                name = f"{a.model} size {size} gain {gain:g}" + (" flip" if flip else "")
-                results[name] = evaluate(working_size_predictor(col, size, gain, flip), a.data, limit=a.limit,
-                                         progress=False)
-                print(f"done: {name}", flush=True)
+            for t in a.temperatures:
+                col.temperature = t
+                for flip in ([False, True] if a.flip else [False]):
+                    name = (f"{a.model} size {size} gain {gain:g}" + (f" T {t:g}" if t is not None else "")
+                            + (" flip" if flip else ""))
+                    results[name] = evaluate(working_size_predictor(col, size, gain, flip), data,
+                                             limit=a.limit, progress=False)
+                    print(f"done: {name}", flush=True)
     print(format_table(results))
+
+
+def half_folder(data: str, half: str) -> str:
+    """A temporary folder of symlinks to one fixed half of ``data`` (by a CRC32 of the relative path)."""
+    import tempfile
+    import zlib
+    from pathlib import Path
+
+    from lumachrome.imageio import find_images
+
+    root = Path(data)
+    out = Path(tempfile.mkdtemp(prefix=f"lumachrome-half-{half}-"))
+    for f in find_images(root):
+        rel = f.relative_to(root)
+        if (zlib.crc32(str(rel).encode()) % 2 == 0) == (half == "a"):
+            dst = out / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.symlink_to(f.resolve())
+    return str(out)
 
 
 if __name__ == "__main__":
