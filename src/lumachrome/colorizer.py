@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -41,6 +41,9 @@ from torch import nn
 
 from lumachrome.color.lab import lab_to_rgb_np, rgb_to_lab_np
 from lumachrome.errors import ConfigError, ImageError, ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lumachrome.hints import Hint
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -254,6 +257,13 @@ class Colorizer:
             raise ConfigError(f"temperature must be > 0, got {temperature}")
         self.temperature = None if temperature is None else float(temperature)
         self.name: str = str(self.config.get("name") or "model")
+        #: Hint input channels of the network (3 for hint models, see :mod:`lumachrome.hints`; 0: none).
+        self.hint_channels = int(getattr(model, "hint_channels", 0) or 0)
+
+    @property
+    def accepts_hints(self) -> bool:
+        """True when the network takes user colour hints (``colorize_array(..., hints=...)``)."""
+        return self.hint_channels > 0
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -314,12 +324,14 @@ class Colorizer:
         return f"Colorizer(name={self.name!r}, device={str(self.device)!r}, size={self.size})"
 
     # ---------------------------------------------------------------- tensors
-    def predict_ab_batch(self, L: torch.Tensor) -> torch.Tensor:
+    def predict_ab_batch(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """Raw ``ab`` for a batch of raw lightness.
 
         Args:
             L: ``(B, 1, H, W)`` float tensor, raw ``L`` in ``[0, 100]``, any device; ``H`` and ``W``
                 should be multiples of 16.
+            hints: hint models only: ``(B, 3, H, W)`` hint maps (:func:`lumachrome.hints.encode_hints`);
+                None = no hints.
 
         Returns:
             ``(B, 2, H, W)`` float32 raw ``ab`` on ``L``'s device. Runs without gradients, on
@@ -328,6 +340,12 @@ class Colorizer:
         if not isinstance(L, torch.Tensor) or L.dim() != 4 or L.shape[1] != 1:
             shape = tuple(L.shape) if isinstance(L, torch.Tensor) else type(L).__name__
             raise ValueError(f"predict_ab_batch: expected L of shape (B, 1, H, W), got {shape}")
+        if hints is not None:
+            self._check_hint_support()
+            if tuple(hints.shape) != (L.shape[0], self.hint_channels) + tuple(L.shape[-2:]):
+                raise ValueError(f"predict_ab_batch: expected hints of shape "
+                                 f"{(L.shape[0], self.hint_channels) + tuple(L.shape[-2:])}, got {tuple(hints.shape)}")
+            hints = hints.to(self.device, dtype=torch.float32).contiguous(memory_format=torch.channels_last)
         if self.onnx is not None:  # ONNX Runtime: numpy in, numpy out (CPU arrays)
             L_np = L.detach().to("cpu", dtype=torch.float32).numpy()
             return torch.from_numpy(self.onnx(L_np, temperature=self.temperature)).to(L.device)
@@ -335,34 +353,42 @@ class Colorizer:
         with torch.inference_mode():
             if self.device.type == "cuda":
                 with torch.autocast("cuda", dtype=torch.bfloat16):
-                    ab = self._forward(x)
+                    ab = self._forward(x, hints)
             else:
-                ab = self._forward(x)
+                ab = self._forward(x, hints)
         return ab.float().to(L.device).contiguous()
 
-    def predict_ab_working(self, L: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    def _check_hint_support(self) -> None:
+        if not self.accepts_hints:
+            raise ConfigError(f"model {self.name!r} takes no colour hints (use a hint model, e.g. photo-hints)")
+        if self.onnx is not None:
+            raise ConfigError("colour hints need the torch backend (the ONNX graph takes L only)")
+
+    def predict_ab_working(self, L: torch.Tensor, size: int | None = None,
+                           hints: torch.Tensor | None = None) -> torch.Tensor:
         """Raw ``ab`` at ``L``'s own size, predicted the way :meth:`colorize_array` does it.
 
         ``L`` ``(B, 1, H, W)`` is area-resized to the working shape (long side ``size``, default
         ``self.size``), the network predicts ab there, and ab is upsampled bilinearly back to
         ``(H, W)``. ``lumachrome evaluate`` scores models through this, so its numbers are those of
-        ``colorize``.
+        ``colorize``. ``hints`` (hint models): ``(B, 3, hs, ws)`` maps at the *working* shape.
         """
         h, w = L.shape[-2:]
         hs, ws = working_shape(h, w, size or self.size, self.multiple)
         x = L if (hs, ws) == (h, w) else torch.nn.functional.interpolate(L, size=(hs, ws), mode="area")
-        ab = self.predict_ab_batch(x)
+        ab = self.predict_ab_batch(x, hints)
         if (hs, ws) != (h, w):
             ab = torch.nn.functional.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
         return ab
 
-    def _forward(self, L: torch.Tensor) -> torch.Tensor:
+    def _forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        kw: dict[str, Any] = {} if hints is None else {"hints": hints}
         predict = getattr(self.model, "predict_ab", None)
         if predict is None:
-            return self.model(L)
+            return self.model(L, **kw)
         if self.temperature is None:
-            return predict(L)
-        return predict(L, temperature=self.temperature)
+            return predict(L, **kw)
+        return predict(L, temperature=self.temperature, **kw)
 
     # ---------------------------------------------------------------- arrays
     def __call__(self, image: np.ndarray, size: int | None = None) -> np.ndarray:
@@ -376,6 +402,7 @@ class Colorizer:
         *,
         out: np.ndarray | None = None,
         ab_transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        hints: Sequence[Hint] | None = None,
     ) -> np.ndarray:
         """Colorize one image held in memory.
 
@@ -389,6 +416,11 @@ class Colorizer:
             ab_transform: optional ``(L (hs, ws), ab (hs, ws, 2)) -> ab (hs, ws, 2)`` applied to the
                 working-resolution prediction before it is upsampled (e.g. a
                 :class:`lumachrome.transfer.ColorCorrection` toward reference photos).
+            hints: user colour hints (:class:`lumachrome.hints.Hint`, pixel coordinates of
+                ``image``) for hint models: encoded at the working resolution (see
+                :mod:`lumachrome.hints`), given to the network, then pinned there
+                (:func:`lumachrome.hints.pin_hints`) after ``ab_transform``, before upsampling;
+                ``ConfigError`` for a model without hint input or a hint outside the image.
 
         Returns:
             float32 ``(H, W, 3)`` sRGB in ``[0, 1]`` (``out`` when given) whose ``L`` is the
@@ -405,13 +437,24 @@ class Colorizer:
         # 1. network input at the working resolution (resize in RGB, then L, as in training).
         L_small = self.network_input(x, work)
 
-        # 2. raw ab at the working resolution.
+        # 2. raw ab at the working resolution (hint models: with the hint map of the user's hints).
         L_t = torch.from_numpy(L_small)[None, None]
-        ab_small = self.predict_ab_batch(L_t)[0].permute(1, 2, 0).contiguous().numpy()  # (hs, ws, 2)
+        hint_map = None
+        if hints:
+            from lumachrome.hints import check_hints, encode_hints
+
+            self._check_hint_support()
+            check_hints(hints, height, width)
+            hint_map = torch.from_numpy(encode_hints(hints, height, width, *L_small.shape))[None]
+        ab_small = self.predict_ab_batch(L_t, hint_map)[0].permute(1, 2, 0).contiguous().numpy()  # (hs, ws, 2)
         if ab_transform is not None:  # optional correction (reference / palette / temporal)
             ab_small = np.ascontiguousarray(ab_transform(L_small, ab_small), dtype=np.float32)
             if ab_small.shape != L_small.shape + (2,):
                 raise ValueError(f"ab_transform returned shape {ab_small.shape}, expected {L_small.shape + (2,)}")
+        if hints:  # the user's colours win over the network and over any correction
+            from lumachrome.hints import pin_hints
+
+            ab_small = pin_hints(ab_small, hints, height, width, L_small)
 
         # 3. ab upsampled to full resolution and joined with the full-resolution L.
         return self.join_ab(x, ab_small, out=out)
@@ -477,6 +520,7 @@ class Colorizer:
         quality: int = 95,
         preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
         ab_transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        hints: Sequence[Hint] | None = None,
     ) -> Path:
         """Decode ``in_path``, colorize it and write ``out_path`` atomically.
 
@@ -493,7 +537,8 @@ class Colorizer:
             preprocess: optional ``rgb (H, W, 3) -> (H, W) or (H, W, 3)`` float image in ``[0, 1]``
                 run on the decoded input first (e.g. restoration of an old print); its ``L`` is
                 the one kept.
-            ab_transform: see :meth:`colorize_array`.
+            ab_transform, hints: see :meth:`colorize_array` (hint coordinates are pixels of the
+                decoded, EXIF-rotated input).
 
         Returns:
             ``out_path`` as a ``Path``.
@@ -514,7 +559,7 @@ class Colorizer:
         image = load_image(src)
         x = image.rgb if preprocess is None else preprocess(image.rgb)
         # in place: saves 12 B/px
-        rgb = self.colorize_array(x, size=size, out=image.rgb, ab_transform=ab_transform)
+        rgb = self.colorize_array(x, size=size, out=image.rgb, ab_transform=ab_transform, hints=hints)
         del x
         bit_depth = image.bit_depth if dst.suffix.lower() in _SIXTEEN_BIT_EXTENSIONS else 8
         # Quantise here, in row chunks (save_image would make several float32 temporaries).

@@ -211,6 +211,8 @@ class UNetColorizer(nn.Module):
         head: ``"regression"`` (2 channels) or ``"classification"`` (``num_bins`` channels).
         num_bins: ``Q``, required > 0 for classification, must be 0 for regression.
         dropout: ``Dropout2d`` probability in the bottleneck and decoder stages (0 disables).
+        hint_channels: extra input channels concatenated to ``L`` (user colour hints, Zhang et al.
+            2017); 0 (the default) builds the plain ``L -> ab`` network, whose weights are unchanged.
 
     Input sizes: any ``H, W``; inputs are reflect-padded (bottom/right) to a multiple of
     ``2**(depth-1)`` and the output is cropped back.
@@ -226,6 +228,7 @@ class UNetColorizer(nn.Module):
         head: str = "regression",
         num_bins: int = 0,
         dropout: float = 0.0,
+        hint_channels: int = 0,
     ) -> None:
         super().__init__()
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
@@ -243,11 +246,16 @@ class UNetColorizer(nn.Module):
             raise ValueError(f"num_bins={num_bins} must be 0 for head='regression'")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout!r} must be a number in [0, 1)")
+        hint_channels = _check_int("hint_channels", hint_channels, 0)
 
         self._args = dict(
             widths=list(widths), blocks=blocks, norm=norm, act=act, upsample=upsample,
             head=head, num_bins=num_bins, dropout=float(dropout),
         )  # fmt: skip
+        if hint_channels:  # only stored when used: configs of hint-free models stay unchanged
+            self._args["hint_channels"] = hint_channels
+        #: Extra input channels for user colour hints (0: a plain L -> ab colorizer), see ``forward``.
+        self.hint_channels = hint_channels
         self.widths = widths
         self.depth = len(widths)
         self.multiple = 2 ** (self.depth - 1)
@@ -257,7 +265,7 @@ class UNetColorizer(nn.Module):
         self.default_temperature = _DEFAULT_TEMPERATURE
 
         # Encoder (with skips): enc.0 at full resolution, enc.i downsamples first.
-        enc: list[nn.Module] = [Stage(1, widths[0], blocks, norm, act)]
+        enc: list[nn.Module] = [Stage(1 + hint_channels, widths[0], blocks, norm, act)]
         for i in range(1, self.depth - 1):
             enc.append(Down(widths[i - 1], widths[i], blocks, norm, act, 0.0))
         self.enc = nn.ModuleList(enc)
@@ -298,15 +306,29 @@ class UNetColorizer(nn.Module):
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         return x, h, w
 
-    def forward(self, L: torch.Tensor) -> torch.Tensor:
-        """Args: ``L`` raw lightness ``(B, 1, H, W)`` in ``[0, 100]``.
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """Args: ``L`` raw lightness ``(B, 1, H, W)`` in ``[0, 100]``; ``hints`` (models with
+        ``hint_channels > 0`` only) ``(B, hint_channels, H, W)`` network-scale hint maps (for the
+        3-channel layout of :mod:`lumachrome.hints`: ``a / 110``, ``b / 110`` at hinted pixels and a
+        0/1 mask, zeros elsewhere). ``None`` means "no hints" (all zeros), so a hint model is also an
+        automatic colorizer.
 
         Returns: raw ab ``(B, 2, H, W)`` in ``(-121, 121)`` (regression) or logits ``(B, Q, H, W)``
         (classification); float32 even under bf16 autocast.
         """
         if L.dim() != 4 or L.shape[1] != 1:
             raise ValueError(f"UNetColorizer: expected L of shape (B, 1, H, W), got {tuple(L.shape)}")
-        x, h, w = self._pad(normalize_l(L))
+        x = normalize_l(L)
+        if self.hint_channels:
+            if hints is None:
+                hints = x.new_zeros((x.shape[0], self.hint_channels) + tuple(x.shape[-2:]))
+            elif hints.dim() != 4 or tuple(hints.shape) != (x.shape[0], self.hint_channels) + tuple(x.shape[-2:]):
+                raise ValueError(f"UNetColorizer: expected hints of shape "
+                                 f"{(x.shape[0], self.hint_channels) + tuple(x.shape[-2:])}, got {tuple(hints.shape)}")
+            x = torch.cat((x, hints.to(x.dtype)), dim=1)
+        elif hints is not None:
+            raise ValueError("UNetColorizer: this model takes no hints (hint_channels=0)")
+        x, h, w = self._pad(x)
         skips = []
         for stage in self.enc:
             x = stage(x)
@@ -319,14 +341,15 @@ class UNetColorizer(nn.Module):
             return y
         return denormalize_ab(AB_BOUND * torch.tanh(y / AB_BOUND))
 
-    def predict_ab(self, L: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        """Raw ab ``(B, 2, H, W)`` for both heads.
+    def predict_ab(self, L: torch.Tensor, temperature: float | None = None,
+                   hints: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw ab ``(B, 2, H, W)`` for both heads (``hints``: see :meth:`forward`).
 
         Classification decodes the logits with the annealed mean (Zhang et al. 2016, eq. 5) over
         ``ab_centers`` at ``temperature`` (default :attr:`default_temperature`). Gradients flow; wrap
         in ``torch.no_grad()`` for inference.
         """
-        out = self(L)
+        out = self(L) if hints is None else self(L, hints)
         if self.head_type == "regression":
             return out
         from lumachrome.color.bins import annealed_mean

@@ -1,0 +1,216 @@
+"""Fine-tuning a colorizer into a hint-conditioned one (Zhang et al. 2017 style simulated hints).
+
+``HintTrainer`` is :class:`~lumachrome.train.supervised.SupervisedTrainer` with one change: every
+batch gets simulated user hints (:func:`lumachrome.hints.simulate_hints`: geometric number of points
+with ``p = 1/8``, a share of hint-free images, patch sides 1-9, values = mean ground-truth ab of the
+patch), passed to the network as its extra input. The loss is unchanged (on all pixels).
+
+``widen_from(model, source)`` starts a hint model from a plain model folder: every tensor is copied,
+and the input convolutions of the first stage get zero weights for the hint channels, so at step 0
+the hint model computes exactly what the source model computes, with or without hints.
+
+``train_hints(...)`` is the small loop around them used to build the shipped ``photo-hints`` model
+(``scripts/train_hints.py``): pack batches, validation with 0 and 10 hints, resumable checkpoints,
+export to a model folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from lumachrome.errors import ConfigError
+from lumachrome.hints import HINT_CHANNELS, sample_hints_from_ab, simulate_hints
+from lumachrome.train.config import RunConfig
+from lumachrome.train.supervised import SupervisedTrainer
+
+__all__ = ["HintTrainer", "train_hints", "validate_hints", "widen_from"]
+
+#: First-stage input convolutions, whose input channels grow by the hint channels.
+_INPUT_CONVS = ("enc.0.units.0.conv.weight", "enc.0.shortcut.weight")
+
+
+def widen_from(model: nn.Module, source: str | Path) -> None:
+    """Copy a plain (``hint_channels=0``) model folder's weights into the hint model ``model``.
+
+    All tensors must match by name and shape except the first-stage input convolutions, whose
+    weights are copied into the ``L`` input slice; the hint slices are zero.
+
+    Raises:
+        ConfigError: no weights at ``source``, or they do not fit ``model``.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise ConfigError(f"hint fine-tuning: {source}: no model.safetensors found")
+    src = load_file(str(path))
+    own = model.state_dict()
+    if set(src) != set(own):
+        diff = sorted(set(src) ^ set(own))
+        raise ConfigError(f"hint fine-tuning: {path} does not match the model (differing tensors: {', '.join(diff[:4])})")
+    with torch.no_grad():
+        for k, v in own.items():
+            s = src[k].to(v.dtype)
+            if k in _INPUT_CONVS and s.shape[1] < v.shape[1] and s.shape[0] == v.shape[0] and s.shape[2:] == v.shape[2:]:
+                v.zero_()
+                v[:, : s.shape[1]].copy_(s)
+            elif tuple(s.shape) == tuple(v.shape):
+                v.copy_(s)
+            else:
+                raise ConfigError(f"hint fine-tuning: {path}: {k} has shape {tuple(s.shape)}, model expects {tuple(v.shape)}")
+
+
+class HintTrainer(SupervisedTrainer):
+    """Supervised trainer whose batches get simulated hints (see :func:`lumachrome.hints.simulate_hints`).
+
+    Args (besides :class:`SupervisedTrainer`'s): ``seed`` of the hint sampler, ``p`` geometric
+    parameter, ``zero_share`` share of hint-free images, ``max_patch`` largest patch side.
+    """
+
+    def __init__(self, model: nn.Module, cfg: RunConfig, device: torch.device, *, seed: int = 0,
+                 p: float = 1 / 8, zero_share: float = 0.2, max_patch: int = 9) -> None:
+        if int(getattr(model, "hint_channels", 0) or 0) != HINT_CHANNELS:
+            raise ConfigError(f"HintTrainer: the model must have hint_channels={HINT_CHANNELS}")
+        super().__init__(model, cfg, device)
+        self.hint_generator = torch.Generator().manual_seed(seed)
+        self.p, self.zero_share, self.max_patch = p, zero_share, max_patch
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        import torch.nn.functional as F
+
+        from lumachrome.color.lab import normalize_ab
+
+        L = batch["L"].to(self.device)
+        ab = batch["ab"].to(self.device)
+        hints = batch.get("hints")
+        if hints is None:
+            hints = simulate_hints(ab.cpu(), self.hint_generator, p=self.p, zero_share=self.zero_share,
+                                   max_patch=self.max_patch)
+        with self._autocast():
+            out = self.net(L, hints.to(self.device)).float()
+        pred_n, gt_n = normalize_ab(out), normalize_ab(ab)
+        name = self.cfg.train.loss
+        if name == "l1":
+            loss = F.l1_loss(pred_n, gt_n)
+        elif name == "huber":
+            loss = F.huber_loss(pred_n, gt_n, delta=self.cfg.train.huber_delta)
+        elif name == "l2":
+            loss = F.mse_loss(pred_n, gt_n)
+        else:
+            raise ConfigError(f"HintTrainer: loss {name!r} is not supported (use l1, huber or l2)")
+        return loss, {"loss": float(loss.detach())}
+
+
+@torch.no_grad()
+def validate_hints(model: nn.Module, val: dict[str, torch.Tensor], counts=(0, 10), seed: int = 0,
+                   patch: int = 3) -> dict[str, float]:
+    """Mean PSNR of ``model`` on validation tensors with ``n`` ground-truth hints (fixed seed) per image."""
+    from lumachrome.color.lab import lab_to_rgb
+    from lumachrome.metrics import psnr
+
+    model.eval()
+    dev = next(model.parameters()).device
+    g8 = (val["rgb"].clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    out = {}
+    for n in counts:
+        g = torch.Generator().manual_seed(seed)
+        hints = torch.stack([sample_hints_from_ab(a, n, g, min_patch=patch, max_patch=patch) for a in val["ab"]])
+        ab = torch.cat([model.predict_ab(val["L"][i:i + 32].to(dev), hints=hints[i:i + 32].to(dev)).cpu()
+                        for i in range(0, val["L"].shape[0], 32)])
+        p8 = (lab_to_rgb(torch.cat([val["L"], ab], 1)).permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        out[f"psnr_{n}"] = float(np.mean([psnr(p, q) for p, q in zip(p8, g8)]))
+    return out
+
+
+def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_share: float = 0.2,
+                resume: bool = True, log: Callable[[str], None] = print) -> Path:
+    """Fine-tune a hint model; returns the exported model folder ``<out>/model``.
+
+    ``cfg.model.args`` describes the network (``hint_channels`` is set to 3), ``init`` a plain model
+    folder to start from (:func:`widen_from`; None: from scratch). The run resumes from the last
+    checkpoint in ``cfg.train.out`` when there is one and ``resume``.
+    """
+    from tqdm.auto import tqdm
+
+    from lumachrome.models import create_model
+    from lumachrome.models.io import save_model_dir
+    from lumachrome.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+    from lumachrome.train.loop import load_val_set, make_train_data, resolve_device, seed_everything
+
+    cfg.validate()
+    device = resolve_device(cfg.train.device)
+    seed_everything(cfg.train.seed)
+    run_dir = Path(cfg.train.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    args = {**cfg.model.args, "head": "regression", "hint_channels": HINT_CHANNELS}
+    model = create_model(cfg.model.architecture, **args)
+    if init:
+        widen_from(model, init)
+    trainer = HintTrainer(model, cfg, device, seed=hint_seed, zero_share=zero_share)
+    data = make_train_data(cfg, device)
+    val = load_val_set(cfg)
+    spec = {"architecture": cfg.model.architecture, "args": model.args,
+            "preprocessing": {"size": cfg.data.val_size}, "decoding": {}}
+    step = 0
+    try:
+        ckpt = load_checkpoint(run_dir) if resume and find_checkpoint(run_dir) else None
+    except Exception:  # noqa: BLE001 - no checkpoint yet
+        ckpt = None
+    if ckpt is not None:
+        trainer.load_state(ckpt.model, ckpt.optimizer_state(), ckpt.state.get("scheduler"), ckpt.ema)
+        step = ckpt.step
+        extra = ckpt.state.get("extra", {})
+        if data.state is not None and "data" in extra:
+            data.state.load_state_dict(extra["data"])
+        if "hint_generator" in extra:
+            trainer.hint_generator.set_state(torch.tensor(extra["hint_generator"], dtype=torch.uint8))
+        log(f"resumed from {ckpt.path} at step {step}")
+    elif val is not None:
+        m = validate_hints(trainer.eval_model, val)
+        log(f"step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+
+    def checkpoint() -> Path:
+        extra = {"hint_generator": trainer.hint_generator.get_state().tolist()}
+        if data.state is not None:
+            extra["data"] = data.state.state_dict()
+        return save_checkpoint(run_dir, step=step, epoch=step // cfg.train.epoch_steps, config=cfg.to_dict(),
+                               model_spec=spec, extra=extra, keep=cfg.train.keep_checkpoints,
+                               **trainer.state_for_checkpoint())
+
+    metrics: dict[str, Any] = {}
+    bar = tqdm(total=cfg.train.steps, initial=step, disable=not cfg.train.progress, unit="step", dynamic_ncols=True)
+    t0 = time.perf_counter()
+    while step < cfg.train.steps:
+        logs = trainer.step(next(data.batches))
+        step += 1
+        bar.update(1)
+        if step % cfg.train.log_every == 0:
+            bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
+        if step % cfg.train.epoch_steps == 0 or step == cfg.train.steps:
+            if val is not None:
+                metrics = {"step": step, **validate_hints(trainer.eval_model, val)}
+                with open(run_dir / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(metrics) + "\n")
+                log(f"step {step} ({time.perf_counter() - t0:.0f} s): "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"))
+        if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
+            checkpoint()
+    bar.close()
+    out = run_dir / "model"
+    save_model_dir(trainer.eval_model.cpu(), out, architecture=cfg.model.architecture, args=model.args,
+                   preprocessing={"size": cfg.data.val_size},
+                   extra={"name": cfg.train.name, "training": {"step": step, "init": init, "config": cfg.to_dict(),
+                                                              "hints": {"p": trainer.p, "zero_share": zero_share,
+                                                                        "patch": [1, trainer.max_patch]}},
+                          **({"validation": metrics} if metrics else {})})
+    log(f"done: model folder {out}")
+    return out
