@@ -1,0 +1,451 @@
+"""The work behind the web app, without any web framework: models, limits, the job queue, results.
+
+:class:`Engine` is what :mod:`lumachrome.app.server` calls. Everything here is plain Python so it is
+testable without HTTP:
+
+* :meth:`Engine.models` lists the shipped models (``lumachrome.colorizer.available_models``):
+  colorizers (``photo``, ``photo-hints``, ...) and, when :mod:`lumachrome.translate` exists, image
+  translation models (``task: translate`` in ``config.json``: sketch, nir, thermal, ...).
+* :meth:`Engine.upload` checks and stores one upload (size limit, pixel limit from the header, a
+  full decode), returns its id, size and a preview; :meth:`Engine.colorize` runs one job on a
+  stored upload: optional restoration, colorization (with colour hints for hint models, the
+  reference / palette correction of the historical pipeline), optional explain view; it writes the
+  full-resolution PNG and two same-size previews (input and result) for the before/after slider.
+* :class:`JobQueue`: at most ``workers`` jobs run at once (each may need about 30 bytes per pixel
+  of memory); at most ``queue_size`` wait, further requests are refused at once with a clear
+  message instead of piling up until the machine runs out of memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lumachrome.errors import ConfigError, ImageError, LumachromeError, ModelError
+
+__all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "parse_hints_field"]
+
+MB = 1024 * 1024
+#: Restoration steps the user may switch off (as in ``lumachrome colorize --restore-skip``).
+RESTORE_STEPS = {"levels": "levels", "defects": "defects", "denoise": "denoise", "contrast": "contrast"}
+_ID = re.compile(r"^[0-9a-f]{16}$")
+_FILE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class Busy(LumachromeError):
+    """The job queue is full (or a job waited too long): try again later."""
+
+
+@dataclass
+class AppConfig:
+    """Limits and settings of one server.
+
+    ``max_upload_mb``: largest accepted upload (each file; the whole request may add 1 MB of form
+    fields). ``max_pixels``: largest image (checked from the header before decoding). ``workers``:
+    jobs run at once; ``queue_size``: jobs allowed to wait; ``wait_s``: longest wait in the queue.
+    ``keep``: uploads/results kept (oldest removed first). ``device``: torch device of the models.
+    ``preview_side``: long side of the previews shown in the page. ``root``: folder for uploads and
+    results (default: a new temporary folder, removed at shutdown).
+    """
+
+    max_upload_mb: float = 25.0
+    max_pixels: int = 50_000_000
+    workers: int = 1
+    queue_size: int = 32
+    wait_s: float = 300.0
+    keep: int = 64
+    device: str = "cpu"
+    preview_side: int = 1024
+    root: str | None = None
+    #: Further model folders offered besides the shipped ones: ``{name: folder}``.
+    extra_models: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MB)
+
+
+class JobQueue:
+    """At most ``workers`` jobs at once, at most ``queue_size`` waiting (:class:`Busy` beyond)."""
+
+    def __init__(self, workers: int, queue_size: int, wait_s: float) -> None:
+        if workers < 1 or queue_size < 0:
+            raise ConfigError(f"queue: workers must be >= 1 and queue size >= 0, got {workers}, {queue_size}")
+        self._slots = threading.BoundedSemaphore(workers)
+        self._lock = threading.Lock()
+        self.waiting = 0
+        self.running = 0
+        self.queue_size = queue_size
+        self.wait_s = wait_s
+
+    def __enter__(self) -> "JobQueue":
+        if self._slots.acquire(blocking=False):  # a free worker: no waiting
+            with self._lock:
+                self.running += 1
+            return self
+        with self._lock:
+            if self.waiting >= self.queue_size:
+                raise Busy(f"server busy: {self.waiting} jobs already waiting, try again in a minute")
+            self.waiting += 1
+        got = self._slots.acquire(timeout=self.wait_s)
+        with self._lock:
+            self.waiting -= 1
+            if got:
+                self.running += 1
+        if not got:
+            raise Busy(f"server busy: waited {self.wait_s:.0f} s for a free worker, try again later")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            self.running -= 1
+        self._slots.release()
+
+
+def parse_hints_field(text: str | None) -> list:
+    """Hints from a form field: JSON ``[{"x": .., "y": .., "color": "#rrggbb"}, ...]`` or
+    ``"x,y,#rrggbb; x,y,#rrggbb"`` (the CLI syntax, ``;``-separated). Empty -> ``[]``."""
+    from lumachrome.hints import Hint, parse_hint
+
+    text = (text or "").strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"hints: not valid JSON ({e})") from None
+        hints = []
+        for i, it in enumerate(items):
+            if not isinstance(it, dict) or not {"x", "y", "color"} <= set(it):
+                raise ConfigError(f"hints[{i}]: expected an object with x, y and color")
+            hints.append(parse_hint(f"{it['x']},{it['y']},{it['color']}"))
+        return hints
+    return [parse_hint(part) for part in text.split(";") if part.strip()]
+
+
+@dataclass
+class _ModelInfo:
+    name: str
+    kind: str  # "colorize" or "translate"
+    hints: bool
+    size: int
+    description: str = ""
+
+
+@dataclass
+class Engine:
+    """Models, stored uploads and results of one server (see the module docstring)."""
+
+    config: AppConfig = field(default_factory=AppConfig)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.config.root or tempfile.mkdtemp(prefix="lumachrome-app-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._own_root = self.config.root is None
+        self.queue = JobQueue(self.config.workers, self.config.queue_size, self.config.wait_s)
+        self._models: dict[str, Any] = {}
+        self._model_lock = threading.Lock()
+        self._store_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ models
+    def models(self) -> list[dict[str, Any]]:
+        """The models offered in the page: name, kind (colorize / translate), hint input, working size."""
+        from lumachrome.colorizer import _weights_root, available_models
+
+        root = _weights_root()
+        folders = {name: root / name for name in available_models()} if root is not None else {}
+        folders.update({name: Path(p) for name, p in self.config.extra_models.items()})
+        out = []
+        for name, folder in folders.items():
+            try:
+                cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            kind = "translate" if cfg.get("task") == "translate" else "colorize"
+            if kind == "translate" and not _has_translate():
+                continue  # built by another task; offered once lumachrome.translate exists
+            args = cfg.get("args") or {}
+            out.append(_ModelInfo(name, kind, bool(args.get("hint_channels")),
+                                  int((cfg.get("preprocessing") or {}).get("size", 256)),
+                                  str(cfg.get("description") or "")).__dict__)
+        return out
+
+    def default_model(self) -> str | None:
+        names = [m["name"] for m in self.models()]
+        for pick in ("photo-hints", "photo"):
+            if pick in names:
+                return pick
+        return names[0] if names else None
+
+    def _load(self, name: str):
+        with self._model_lock:
+            if name not in self._models:
+                info = {m["name"]: m for m in self.models()}.get(name)
+                if info is None:
+                    shipped = ", ".join(m["name"] for m in self.models()) or "none"
+                    raise ModelError(f"unknown model {name!r} (available: {shipped})")
+                if info["kind"] == "translate":
+                    from lumachrome.translate import Translator  # type: ignore[import-not-found]
+
+                    self._models[name] = Translator.load(self._source(name), device=self.config.device)
+                else:
+                    from lumachrome.colorizer import Colorizer
+
+                    self._models[name] = Colorizer.load(self._source(name), device=self.config.device)
+            return self._models[name]
+
+    def _source(self, name: str) -> Any:
+        extra = self.config.extra_models.get(name)
+        return Path(extra) if extra is not None else name
+
+    def _hint_model_for(self, name: str) -> str:
+        """``name`` if it takes hints, else ``<name>-hints`` when that exists (ConfigError otherwise)."""
+        infos = {m["name"]: m for m in self.models()}
+        if name in infos and infos[name]["hints"]:
+            return name
+        alt = f"{name}-hints"
+        if alt in infos and infos[alt]["hints"]:
+            return alt
+        raise ConfigError(f"model {name!r} takes no colour hints (choose a hint model, e.g. photo-hints)")
+
+    # ------------------------------------------------------------------ storage
+    def _new_dir(self) -> tuple[str, Path]:
+        uid = secrets.token_hex(8)
+        path = self.root / uid
+        path.mkdir()
+        self._prune()
+        return uid, path
+
+    def _prune(self) -> None:
+        with self._store_lock:
+            dirs = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+            for p in dirs[: max(0, len(dirs) - self.config.keep)]:
+                shutil.rmtree(p, ignore_errors=True)
+
+    def path_of(self, uid: str, name: str) -> Path:
+        """A stored file ``<root>/<uid>/<name>`` (``name`` may be ``explain/<file>``); ImageError if absent."""
+        parts = name.split("/")
+        if not _ID.match(uid) or not parts or not all(_FILE.match(p) and p not in (".", "..") for p in parts):
+            raise ImageError(f"no such file: {uid}/{name}")
+        path = self.root / uid / Path(*parts)
+        if not path.is_file():
+            raise ImageError(f"no such file: {uid}/{name} (results are kept for the last {self.config.keep} jobs)")
+        return path
+
+    def _upload_dir(self, uid: str) -> Path:
+        if not _ID.match(uid or "") or not (self.root / uid / "upload.json").is_file():
+            raise ImageError(f"upload {uid!r} not found (uploads are kept for the last {self.config.keep} jobs): upload it again")
+        return self.root / uid
+
+    # ------------------------------------------------------------------ jobs
+    def check_upload_size(self, n_bytes: int, what: str = "upload") -> None:
+        if n_bytes > self.config.max_upload_bytes:
+            raise ImageError(f"{what} too large: {n_bytes / MB:.1f} MB (limit {self.config.max_upload_mb:g} MB)")
+        if n_bytes == 0:
+            raise ImageError(f"{what} is empty (0 bytes)")
+
+    def _decode(self, path: Path, what: str):
+        from lumachrome.imageio import load_image, probe_image
+
+        try:
+            w, h = probe_image(path, max_pixels=None).size  # header only: no decoding yet
+            if w * h > self.config.max_pixels:
+                raise ImageError(f"{what!r}: image too large: {w}x{h} = {w * h / 1e6:.1f} megapixels "
+                                 f"(limit {self.config.max_pixels / 1e6:g} megapixels)")
+            return load_image(path, max_pixels=self.config.max_pixels)
+        except ImageError as e:
+            raise ImageError(str(e).replace(str(path), repr(what))) from None
+
+    def upload(self, data: bytes, filename: str = "upload") -> dict[str, Any]:
+        """Check and store one image upload; returns ``{id, width, height, preview, was_gray}``."""
+        self.check_upload_size(len(data), f"{filename!r}")
+        suffix = Path(filename).suffix.lower()
+        if not re.match(r"^\.[a-z0-9]{1,5}$", suffix):
+            suffix = ".img"
+        with self.queue:
+            uid, folder = self._new_dir()
+            src = folder / f"input{suffix}"
+            src.write_bytes(data)
+            try:
+                image = self._decode(src, filename)
+            except LumachromeError:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            h, w = image.rgb.shape[:2]
+            self._save_preview(folder / "input.jpg", image.rgb)
+            meta = {"filename": filename, "source": src.name, "width": w, "height": h, "was_gray": image.was_gray}
+            (folder / "upload.json").write_text(json.dumps(meta))
+        return {"id": uid, "width": w, "height": h, "was_gray": bool(image.was_gray),
+                "preview": f"/files/{uid}/input.jpg", "filename": filename}
+
+    def colorize(
+        self,
+        upload_id: str,
+        *,
+        model: str | None = None,
+        hints: Sequence[Any] = (),
+        restore: bool = False,
+        restore_skip: Sequence[str] = (),
+        reference: bytes | None = None,
+        palette: bytes | None = None,
+        transfer: str | None = None,
+        strength: float = 1.0,
+        explain: bool = False,
+    ) -> dict[str, Any]:
+        """Run one job on a stored upload; returns the result's URLs and what was done."""
+        folder = self._upload_dir(upload_id)
+        meta = json.loads((folder / "upload.json").read_text())
+        name = model or self.default_model()
+        if name is None:
+            raise ModelError("no models are installed (lumachrome/weights/ is empty)")
+        infos = {m["name"]: m for m in self.models()}
+        if name not in infos:
+            raise ModelError(f"unknown model {name!r} (available: {', '.join(infos) or 'none'})")
+        if hints and infos[name]["kind"] == "colorize":
+            name = self._hint_model_for(name)
+        elif hints:
+            raise ConfigError(f"model {name!r} ({infos[name]['kind']}) takes no colour hints")
+        if not 0.0 <= strength <= 1.0:
+            raise ConfigError(f"strength must be in [0, 1], got {strength}")
+        bad = [s for s in restore_skip if s not in RESTORE_STEPS]
+        if bad:
+            raise ConfigError(f"restore: unknown step(s) {', '.join(bad)} (use {', '.join(RESTORE_STEPS)})")
+        for label, blob in (("reference", reference), ("palette", palette)):
+            if blob is not None:
+                self.check_upload_size(len(blob), label)
+        t0 = time.perf_counter()
+        with self.queue:
+            t_wait = time.perf_counter() - t0
+            uid, out = self._new_dir()
+            image = self._decode(folder / meta["source"], meta["filename"])
+            if hints:
+                from lumachrome.hints import check_hints
+
+                check_hints(hints, *image.rgb.shape[:2])
+            x = image.rgb
+            steps = []
+            if restore:
+                from lumachrome.restore.pipeline import Restorer
+                from lumachrome.restore.prepare import PrepareOptions
+
+                opts = PrepareOptions()
+                for s in restore_skip:
+                    setattr(opts, RESTORE_STEPS[s], 0.0 if s == "contrast" else False)
+                restorer = Restorer(opts)
+                x = restorer(x)
+                steps = [str(st) for st in restorer.last.steps] if restorer.last is not None else []
+            runner = self._load(name)
+            if infos[name]["kind"] == "translate":
+                rgb = _translate(runner, x)
+            else:
+                correction = self._correction(out, reference, palette, transfer, strength)
+                rgb = runner.colorize_array(x, ab_transform=correction, hints=list(hints) or None, out=None)
+            rgb = np.clip(rgb, 0.0, 1.0)
+            from lumachrome.imageio import save_image
+
+            save_image(out / "result.png", rgb)
+            self._save_preview(out / "result.jpg", rgb)
+            shutil.copyfile(folder / "input.jpg", out / "input.jpg")
+            result: dict[str, Any] = {
+                "id": uid, "model": name, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
+                "hints": [{"x": h.x, "y": h.y, "color": h.hex} for h in hints],
+                "restore_steps": steps,
+                "result": f"/files/{uid}/result.png", "preview": f"/files/{uid}/result.jpg",
+                "input_preview": f"/files/{uid}/input.jpg",
+                "download_name": Path(meta["filename"]).stem + "_color.png",
+            }
+            if explain:
+                result["explain"] = self._explain(uid, out, x, runner, infos[name]["kind"])
+            result["seconds"] = round(time.perf_counter() - t0 - t_wait, 3)
+            result["queued_seconds"] = round(t_wait, 3)
+        return result
+
+    # ------------------------------------------------------------------ helpers
+    def _correction(self, out: Path, reference: bytes | None, palette: bytes | None, transfer: str | None,
+                    strength: float):
+        if reference is None and palette is None:
+            if transfer:
+                raise ConfigError("transfer method given without a reference image or a palette")
+            return None
+        from lumachrome.restore.pipeline import build_correction
+        from lumachrome.transfer import METHODS
+
+        if transfer and transfer not in METHODS:
+            raise ConfigError(f"transfer {transfer!r}: use one of {', '.join(METHODS)}")
+        refs = None
+        if reference is not None:
+            ref_path = out / "reference.img"
+            ref_path.write_bytes(reference)
+            refs = [self._decode(ref_path, "reference image").rgb]
+        pal = None
+        if palette is not None:
+            from lumachrome.transfer.palette import Palette
+
+            pal_path = out / "palette.json"
+            pal_path.write_bytes(palette)
+            try:
+                pal = Palette.load(pal_path)
+            except LumachromeError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any malformed JSON
+                raise ConfigError(f"palette: not a lumachrome palette file ({e})") from None
+        if transfer == "exemplar" and refs is None:
+            raise ConfigError("the exemplar method needs a reference image")
+        return build_correction(refs, pal, method=transfer or None, strength=strength)
+
+    def _explain(self, uid: str, out: Path, x: np.ndarray, runner: Any, kind: str) -> dict[str, Any]:
+        """The explain view (``lumachrome.explain.explain_image``) when that module provides it."""
+        try:
+            from lumachrome.explain import explain_image  # type: ignore[attr-defined]
+        except ImportError:
+            return {"available": False, "message": "the explain view is not installed in this version"}
+        if kind != "colorize":
+            return {"available": False, "message": "the explain view is for colorization models"}
+        index = Path(explain_image(x, runner, out / "explain"))
+        rel = index.relative_to(out).as_posix()
+        figures = sorted(p.relative_to(out).as_posix() for p in (out / "explain").rglob("*.png"))
+        return {"available": True, "index": f"/files/{uid}/{rel}", "figures": [f"/files/{uid}/{f}" for f in figures]}
+
+    def _save_preview(self, path: Path, rgb: np.ndarray) -> None:
+        import cv2
+
+        from lumachrome.imageio import save_image
+
+        h, w = rgb.shape[:2]
+        s = min(1.0, self.config.preview_side / max(h, w))
+        small = rgb if s >= 1.0 else cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))),
+                                                interpolation=cv2.INTER_AREA)
+        save_image(path, np.clip(small, 0, 1), quality=90)
+
+    def close(self) -> None:
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _has_translate() -> bool:
+    try:
+        import lumachrome.translate  # noqa: F401  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    return True
+
+
+def _translate(translator: Any, x: np.ndarray) -> np.ndarray:
+    """Run a :class:`lumachrome.translate.Translator` on a float image (whichever call it offers)."""
+    for attr in ("translate_array", "colorize_array"):
+        fn = getattr(translator, attr, None)
+        if fn is not None:
+            return np.asarray(fn(x), dtype=np.float32)
+    return np.asarray(translator(x), dtype=np.float32)

@@ -1,0 +1,227 @@
+"""``lumachrome serve``: a small FastAPI app around :class:`lumachrome.app.engine.Engine`.
+
+Why FastAPI and a hand-written page rather than Gradio: the page needs pixel-exact hint placement
+on the full-resolution image, a before/after slider and an explain view; written directly (one
+HTML, one JS, one CSS file in ``app/static``, no build step, no fonts or scripts from elsewhere) it
+is small, loads instantly and makes no external request, which a browser test checks. The HTTP API
+is the same one the page uses.
+
+Routes::
+
+    GET  /                       the page
+    GET  /static/<file>          its script and style sheet
+    GET  /api/health             {"ok": true, "queue": {...}}
+    GET  /api/models             {"models": [...], "default": name, "limits": {...}}
+    POST /api/upload             multipart "file" -> {"id", "width", "height", "preview", ...}
+    POST /api/colorize           multipart: "file" or "id", "model", "hints", "restore", "restore_skip",
+                                 "reference" (file), "palette" (file), "transfer", "strength", "explain"
+                                 -> {"result" (full-resolution PNG), "preview", "input_preview", ...}
+    GET  /files/<id>/<name>      stored previews, results and explain pages
+
+Errors are JSON ``{"error": "<one line>"}`` with 400 (bad input), 404, 413 (upload too large),
+503 (queue full) or 500 (a bug: logged, the server keeps running).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request  # module level: the route annotations below are resolved by name
+
+from lumachrome.app.engine import AppConfig, Busy, Engine, parse_hints_field
+from lumachrome.errors import ImageError, LumachromeError
+
+__all__ = ["create_app", "is_loopback", "serve"]
+
+log = logging.getLogger("lumachrome.app")
+#: Form fields besides the files may add this much to a request.
+_FORM_SLACK = 1024 * 1024
+_STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+
+
+def _static_dir() -> Path:
+    return Path(str(resources.files("lumachrome.app") / "static"))
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def create_app(config: AppConfig | None = None, engine: Engine | None = None):
+    """The ASGI app (FastAPI). ``engine`` defaults to a new :class:`Engine` with ``config``."""
+    from fastapi import FastAPI
+    from fastapi.responses import FileResponse, JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+
+    eng = engine or Engine(config or AppConfig())
+    cfg = eng.config
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        eng.close()  # uploads and results of this server are removed at shutdown
+
+    app = FastAPI(title="lumachrome", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.engine = eng
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+
+    async def run(fn, *args, **kwargs) -> Response:
+        try:
+            return JSONResponse(await run_in_threadpool(fn, *args, **kwargs))
+        except Busy as e:
+            return error(503, str(e))
+        except ImageError as e:
+            return error(413 if "too large" in str(e) else 400, str(e))
+        except LumachromeError as e:
+            return error(400, str(e))
+        except MemoryError:
+            return error(507, "out of memory on this image; try a smaller one")
+        except Exception as e:  # noqa: BLE001 - a bug must not take the server down
+            log.exception("job failed")
+            return error(500, f"internal error ({type(e).__name__}: {e})")
+
+    async def read_form(request: Request, max_files: int = 3):
+        """The multipart form, read with a size limit (the body never exceeds the upload limit)."""
+        limit = cfg.max_upload_bytes + _FORM_SLACK
+        declared = request.headers.get("content-length")
+        too_large = f"upload too large (limit {cfg.max_upload_mb:g} MB)"
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None, error(413, f"{too_large}: the request has {int(declared) / 2**20:.1f} MB")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return None, error(413, too_large)
+        request._body = bytes(body)  # starlette parses the form from the cached body
+        try:
+            form = await request.form(max_files=max_files, max_fields=32)
+        except Exception as e:  # noqa: BLE001 - malformed multipart
+            return None, error(400, f"could not read the form ({e})")
+        return form, None
+
+    async def file_bytes(form, key: str) -> tuple[bytes | None, str]:
+        item = form.get(key)
+        if item is None or isinstance(item, str):
+            return None, ""
+        data = await item.read()
+        return data, item.filename or key
+
+    @app.get("/")
+    async def index() -> Response:
+        return FileResponse(_static_dir() / "index.html", media_type=_STATIC_TYPES[".html"],
+                            headers={"Cache-Control": "no-cache"})
+
+    @app.get("/static/{name}")
+    async def static(name: str) -> Response:
+        path = _static_dir() / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            return error(404, f"no such file: /static/{name}")
+        return FileResponse(path, media_type=_STATIC_TYPES.get(path.suffix, "application/octet-stream"))
+
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/api/health")
+    async def health() -> dict[str, Any]:
+        q = eng.queue
+        return {"ok": True, "queue": {"running": q.running, "waiting": q.waiting, "size": q.queue_size}}
+
+    @app.get("/api/models")
+    async def models() -> Response:
+        try:
+            items = await run_in_threadpool(eng.models)
+        except Exception as e:  # noqa: BLE001
+            return error(500, f"cannot list models ({e})")
+        from lumachrome.transfer import METHODS
+
+        return JSONResponse({
+            "models": items, "default": eng.default_model(), "transfer_methods": list(METHODS),
+            "restore_steps": ["levels", "defects", "denoise", "contrast"],
+            "limits": {"upload_mb": cfg.max_upload_mb, "megapixels": cfg.max_pixels / 1e6},
+        })
+
+    @app.post("/api/upload")
+    async def upload(request: Request) -> Response:
+        form, err = await read_form(request, max_files=1)
+        if err is not None:
+            return err
+        data, name = await file_bytes(form, "file")
+        if data is None:
+            return error(400, "no file: send the image as the multipart field 'file'")
+        return await run(eng.upload, data, name)
+
+    @app.post("/api/colorize")
+    async def colorize(request: Request) -> Response:
+        form, err = await read_form(request)
+        if err is not None:
+            return err
+        try:
+            hints = parse_hints_field(form.get("hints") if isinstance(form.get("hints"), str) else None)
+            strength = float(form.get("strength") or 1.0)
+        except LumachromeError as e:
+            return error(400, str(e))
+        except ValueError:
+            return error(400, f"strength must be a number, got {form.get('strength')!r}")
+        upload_id = form.get("id") if isinstance(form.get("id"), str) else None
+        data, name = await file_bytes(form, "file")
+        if data is not None:  # one-shot API use: upload and colorize in one request
+            resp = await run(eng.upload, data, name)
+            if resp.status_code != 200:
+                return resp
+            import json
+
+            upload_id = json.loads(resp.body)["id"]
+        if not upload_id:
+            return error(400, "no image: send the multipart field 'file' (an image) or 'id' (of an upload)")
+        reference, _ = await file_bytes(form, "reference")
+        palette, _ = await file_bytes(form, "palette")
+        skip = [s.strip() for s in str(form.get("restore_skip") or "").split(",") if s.strip()]
+        return await run(
+            eng.colorize, upload_id, model=(form.get("model") or None), hints=hints,
+            restore=_truthy(form.get("restore")), restore_skip=skip, reference=reference, palette=palette,
+            transfer=(form.get("transfer") or None), strength=strength, explain=_truthy(form.get("explain")),
+        )
+
+    @app.get("/files/{uid}/{name:path}")
+    async def files(uid: str, name: str) -> Response:
+        try:
+            path = eng.path_of(uid, name)
+        except ImageError as e:
+            return error(404, str(e))
+        media = _STATIC_TYPES.get(path.suffix)
+        headers = {}
+        if path.name == "result.png":
+            headers["Content-Disposition"] = 'inline; filename="result.png"'
+        return FileResponse(path, media_type=media, headers=headers)
+
+    return app
+
+
+def _truthy(value: Any) -> bool:
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, config: AppConfig | None = None, *,
+          open_browser: bool = False, log_level: str = "warning") -> None:
+    """Run the web app until Ctrl-C (uvicorn)."""
+    import uvicorn
+
+    app = create_app(config)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    print(f"lumachrome: serving on {url} (Ctrl-C to stop)", flush=True)
+    if not is_loopback(host):
+        print(f"lumachrome: warning: listening on {host}: other machines can reach this server", flush=True)
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

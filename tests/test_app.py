@@ -1,0 +1,198 @@
+"""The web app over HTTP: a real `lumachrome serve` on a free port, started by the tests."""
+
+from __future__ import annotations
+
+import io
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _http import Server, get, get_json, post_form
+
+from lumachrome.color.lab import rgb_to_lab_np
+from lumachrome.colorizer import available_models
+from lumachrome.imageio import save_image
+
+pytestmark = pytest.mark.skipif("photo" not in available_models(), reason="needs the shipped photo model")
+
+
+def _png(h: int = 96, w: int = 128) -> bytes:
+    """A gray PNG with some structure (a sky-like gradient and a dark band)."""
+    from PIL import Image
+
+    y, x = np.mgrid[0:h, 0:w]
+    g = np.clip(0.75 - 0.4 * y / h + 0.05 * np.sin(x / 5.0), 0, 1)
+    g[int(0.7 * h):] *= 0.4
+    buf = io.BytesIO()
+    Image.fromarray((g * 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _decode(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def server():
+    # small limits so that the limit tests need no big files; 2 workers for the concurrency test
+    srv = Server("--max-upload-mb", "1", "--max-megapixels", "0.5", "--workers", "2", "--queue", "16")
+    yield srv
+    out = srv.stop()
+    assert "Traceback" not in out, out
+
+
+def test_page_and_static_files_are_local(server):
+    status, page = get(server.url + "/")
+    assert status == 200 and b"<title>lumachrome</title>" in page
+    for name in re.findall(rb'(?:src|href)="([^"]+)"', page):
+        assert not name.startswith((b"http:", b"https:", b"//")), name  # nothing from other hosts
+    for asset in ("/static/app.js", "/static/app.css"):
+        status, body = get(server.url + asset)
+        assert status == 200 and len(body) > 500
+        assert not re.search(rb"https?://", body), asset
+    assert get(server.url + "/static/../engine.py")[0] == 404
+
+
+def test_models_and_limits(server):
+    status, info = get_json(server.url + "/api/models")
+    assert status == 200
+    names = [m["name"] for m in info["models"]]
+    assert "photo" in names and info["default"] in names
+    assert info["limits"] == {"upload_mb": 1.0, "megapixels": 0.5}
+
+
+def test_colorize_one_shot_and_download_at_full_resolution(server):
+    status, res = post_form(server.url + "/api/colorize", {"model": "photo"}, {"file": ("gray.png", _png(90, 130))})
+    assert status == 200, res
+    assert (res["width"], res["height"], res["model"]) == (130, 90, "photo")
+    status, png = get(server.url + res["result"])
+    rgb = _decode(png)
+    assert status == 200 and rgb.shape == (90, 130, 3)
+    assert np.abs(rgb_to_lab_np(rgb)[:, :, 1:]).mean() > 1.0  # it has colours
+    for key in ("preview", "input_preview"):
+        assert get(server.url + res[key])[0] == 200
+
+
+def test_upload_then_colorize_with_options(server):
+    status, up = post_form(server.url + "/api/upload", files={"file": ("g.png", _png())})
+    assert status == 200 and (up["width"], up["height"]) == (128, 96) and up["was_gray"]
+    ref = np.zeros((64, 64, 3), np.float32)
+    ref[..., 0], ref[..., 1], ref[..., 2] = 0.9, 0.5, 0.1  # an orange reference
+    buf = io.BytesIO()
+    from PIL import Image
+
+    Image.fromarray((ref * 255).astype(np.uint8)).save(buf, format="PNG")
+    status, res = post_form(server.url + "/api/colorize",
+                            {"id": up["id"], "model": "photo", "restore": "1", "restore_skip": "denoise,contrast",
+                             "strength": "1"},
+                            {"reference": ("ref.png", buf.getvalue())})
+    assert status == 200, res
+    assert any("levels" in s for s in res["restore_steps"])
+    lab = rgb_to_lab_np(_decode(get(server.url + res["result"])[1]))
+    assert lab[:, :, 2].mean() > 5  # pulled toward the orange reference (b > 0)
+
+
+@pytest.mark.skipif("photo-hints" not in available_models(), reason="needs the shipped photo-hints model")
+def test_a_hint_changes_the_colour_where_it_was_placed(server):
+    status, up = post_form(server.url + "/api/upload", files={"file": ("g.png", _png(96, 128))})
+    assert status == 200
+    x, y = 40, 30
+    base = post_form(server.url + "/api/colorize", {"id": up["id"], "model": "photo-hints"})[1]
+    res = post_form(server.url + "/api/colorize",
+                    {"id": up["id"], "model": "photo", "hints": f'[{{"x": {x}, "y": {y}, "color": "#d02020"}}]'})[1]
+    assert res["model"] == "photo-hints" and res["hints"] == [{"x": x, "y": y, "color": "#d02020"}]
+    lab0 = rgb_to_lab_np(_decode(get(server.url + base["result"])[1]))
+    lab = rgb_to_lab_np(_decode(get(server.url + res["result"])[1]))
+    assert lab[y, x, 1] > 25 and lab[y, x, 1] > lab0[y, x, 1] + 20  # red: a clearly up at the hint
+    assert np.abs(lab[90, 120, 1:] - lab0[90, 120, 1:]).max() < 10  # far away: about the same
+
+
+def test_bad_requests_get_clear_messages_and_the_server_stays_up(server, tmp_path):
+    url = server.url
+    cases = [
+        (post_form(url + "/api/upload", files={"file": ("notes.txt", b"hello, not an image")}), 400, "not an image"),
+        (post_form(url + "/api/upload", files={"file": ("empty.png", b"")}), 400, "empty"),
+        (post_form(url + "/api/upload", files={"file": ("big.bin", b"\0" * (1024 * 1024 + 10))}), 413, "too large"),
+        (post_form(url + "/api/upload", files={"file": ("trunc.png", _png()[:200])}), 400, "trunc.png"),
+        (post_form(url + "/api/upload"), 400, "no file"),
+        (post_form(url + "/api/colorize", {"id": "0123456789abcdef"}), 400, "not found"),
+        (post_form(url + "/api/colorize", {"model": "nope"}, {"file": ("g.png", _png())}), 400, "unknown model"),
+        (post_form(url + "/api/colorize", {"hints": "1,2,#zzz"}, {"file": ("g.png", _png())}), 400, "--hint"),
+        (post_form(url + "/api/colorize", {"hints": "500,2,#ffffff"}, {"file": ("g.png", _png())}), 400,
+         "outside" if "photo-hints" in available_models() else "takes no colour hints"),
+        (post_form(url + "/api/colorize", {"restore": "1", "restore_skip": "magic"}, {"file": ("g.png", _png())}),
+         400, "unknown step"),
+        (post_form(url + "/api/colorize", {}, {"file": ("g.png", _png()), "palette": ("p.json", b"{oops")}),
+         400, "palette"),
+    ]
+    # more pixels than the server accepts (0.5 MP): refused from the header, before decoding
+    big = tmp_path / "big.png"
+    save_image(big, np.zeros((800, 800, 3), np.float32))
+    cases.append((post_form(url + "/api/upload", files={"file": big}), 413, "megapixels"))
+    for (status, body), want_status, text in cases:
+        assert status == want_status, (text, status, body)
+        assert text in body["error"] and "\n" not in body["error"], body
+        assert "Traceback" not in body["error"]
+    assert server.alive()
+    assert get(url + "/files/0123456789abcdef/../../etc/passwd")[0] == 404
+    status, res = post_form(url + "/api/colorize", {}, {"file": ("g.png", _png())})
+    assert status == 200, res  # still working
+
+
+def test_eight_parallel_requests_all_succeed(server):
+    def one(i: int):
+        return post_form(server.url + "/api/colorize", {"model": "photo"}, {"file": (f"g{i}.png", _png(80 + i, 120))})
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    assert [s for s, _ in results] == [200] * 8, results
+    assert sorted(r["height"] for _, r in results) == list(range(80, 88))
+    assert len({r["id"] for _, r in results}) == 8
+
+
+def test_serve_is_local_by_default_and_reports_a_busy_port():
+    import subprocess
+    import sys
+
+    from lumachrome.cli import serve_command  # noqa: F401  # the command exists
+    from lumachrome.app.server import is_loopback
+
+    assert is_loopback("127.0.0.1") and not is_loopback("0.0.0.0")
+    srv = Server()
+    try:
+        assert srv.url.startswith("http://127.0.0.1:")
+        r = subprocess.run([sys.executable, "-m", "lumachrome", "serve", "--port", str(srv.port)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and r.stderr.startswith("lumachrome: error: serve: cannot listen on 127.0.0.1")
+        assert r.stderr.count("\n") == 1
+    finally:
+        out = srv.stop()
+    assert f"serving on http://127.0.0.1:{srv.port}/" in out
+
+
+def test_queue_refuses_when_full():
+    from lumachrome.app.engine import Busy, JobQueue
+
+    q = JobQueue(workers=1, queue_size=0, wait_s=0.1)
+    with q:
+        with pytest.raises(Busy, match="busy"):
+            with q:
+                pass
+    q = JobQueue(workers=1, queue_size=4, wait_s=0.05)
+    with q:
+        with pytest.raises(Busy, match="waited"):
+            with q:
+                pass
+    assert (q.running, q.waiting) == (0, 0)
+
+
+def test_default_limits():
+    from lumachrome.app.engine import AppConfig
+
+    cfg = AppConfig()
+    assert cfg.max_upload_bytes == 25 * 1024 * 1024 and cfg.max_pixels == 50_000_000
+    assert Path(__file__).name == "test_app.py"
