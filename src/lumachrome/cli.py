@@ -287,12 +287,48 @@ def colorize(
     ),
     temporal: bool = typer.Option(True, "--temporal/--no-temporal", help="Film mode: flow-guided temporal smoothing."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Film mode: stop after N frames."),
+    hint: Optional[List[str]] = typer.Option(
+        None, "--hint", metavar="X,Y,#RRGGBB", help="Colour hint at pixel column X, row Y of the input; repeat for "
+        "several (one input image; the default model becomes photo-hints).",
+    ),
+    bands: Optional[str] = typer.Option(
+        None, "--bands", metavar="N[,N]", help="Translation models (nir): 1-based band index(es) of a multi-band GeoTIFF input."
+    ),
+    band_name: Optional[str] = typer.Option(
+        None, "--band-name", metavar="NAME", help="Translation models (nir): pick the GeoTIFF band by its description, e.g. nir."
+    ),
 ) -> int:
     """See ``_COLORIZE_HELP`` and :func:`plan_outputs` for the naming rules."""
     from lumachrome.imageio import probe_image
 
+    hints = None
+    if hint:
+        from lumachrome.errors import ConfigError
+        from lumachrome.hints import parse_hint
+
+        hints = [parse_hint(h) for h in hint]  # ConfigError: one line naming the bad hint
+        if video or archive or manifest is not None or _torchrun_world_size() > 1:
+            raise ConfigError("--hint: colour hints are for single images (not --video nor --archive)")
+        if model == "photo":  # the default: its hint-conditioned fine-tune
+            model = "photo-hints"
+
     if backend not in ("torch", "onnx"):
         raise typer.BadParameter(f"{backend!r}: use torch or onnx", param_hint="--backend")
+    from lumachrome.translate import is_translate_model
+
+    if is_translate_model(model):  # sketch / nir / thermal: image-to-image models (lumachrome.translate)
+        others = {"--restore": restore, "--reference": reference, "--palette": palette, "--before-after": before_after,
+                  "--video": video, "--archive": archive or manifest is not None, "--hint": hint,
+                  "--backend onnx": backend != "torch"}  # fmt: skip
+        bad = [k for k, v in others.items() if v]
+        if bad:
+            raise typer.BadParameter(f"{', '.join(bad)}: not available with translation model {model!r}", param_hint="--model")
+        return _colorize_translate(
+            inputs, output, model=model, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
+            quiet=quiet, bands=bands, band_name=band_name,
+        )  # fmt: skip
+    if bands is not None or band_name is not None:
+        raise typer.BadParameter("--bands/--band-name are for translation models (e.g. --model nir)", param_hint="--bands")
     historical = restore or bool(reference) or palette is not None or before_after or video
     if historical and (archive or manifest is not None or _torchrun_world_size() > 1):
         raise typer.BadParameter(
@@ -319,6 +355,8 @@ def colorize(
         )  # fmt: skip
 
     plan = plan_outputs(inputs, output, ext)
+    if hints and len(plan.jobs) + len(plan.errors) > 1:
+        raise ConfigError("--hint: hints are pixel positions of one image: give one input image")
     failed = 0
     for _name, message in plan.errors:
         _error(message)
@@ -359,12 +397,15 @@ def colorize(
         return 1 if failed else 0
 
     colorizer = Colorizer.load(model, device=device, size=size, backend=backend)
+    if hints and not colorizer.accepts_hints:
+        raise ConfigError(f"--hint: model {model!r} takes no colour hints (use --model photo-hints)")
     done = 0
     with _progress(len(todo), enabled=not quiet and len(todo) > 1 and _stderr_is_tty()) as advance:
         for job in todo:
             try:
                 colorizer.colorize_file(
-                    job.src, job.dst, overwrite=overwrite, quality=quality, preprocess=restorer, ab_transform=correction
+                    job.src, job.dst, overwrite=overwrite, quality=quality, preprocess=restorer, ab_transform=correction,
+                    hints=hints,
                 )
                 if restorer is not None and restorer.last is not None and not quiet and restore:
                     _note(f"{job.src.name}: " + "; ".join(str(st) for st in restorer.last.steps))
@@ -412,6 +453,70 @@ def _colorize_archive(inputs: list[str], output: Path | None, **options: Any) ->
     if out_dir.suffix.lower() in _writable_extensions() and not out_dir.is_dir():
         raise typer.BadParameter(f"{out_dir}: {why}, -o is an output folder, not an image file", param_hint="-o")
     return run_archive(Path(inputs[0]).expanduser(), out_dir, progress=_stderr_is_tty(), **options)
+
+
+def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int:
+    """``colorize --model sketch|nir|thermal``: image-to-image models (:mod:`lumachrome.translate`).
+    Same naming rules as colorize; a GeoTIFF written to .tif keeps its georeferencing."""
+    from lumachrome.colorizer import is_same_file
+    from lumachrome.translate import Translator
+
+    if o["bands"] is not None and o["band_name"] is not None:
+        raise typer.BadParameter("give --bands or --band-name, not both", param_hint="--bands")
+    band_sel: list[int | str] | None = None
+    if o["bands"] is not None:
+        try:
+            band_sel = [int(t) for t in o["bands"].split(",") if t.strip()]
+        except ValueError:
+            raise typer.BadParameter(f"{o['bands']!r}: use 1-based band numbers, e.g. 4 or 4,3,2", param_hint="--bands") from None
+        if not band_sel or min(band_sel) < 1:
+            raise typer.BadParameter(f"{o['bands']!r}: band numbers start at 1", param_hint="--bands")
+    elif o["band_name"] is not None:
+        band_sel = [o["band_name"]]
+    plan = plan_outputs(inputs, output, o["ext"])
+    failed = skipped = done = 0
+    for _name, message in plan.errors:
+        _error(message)
+        failed += 1
+    todo: list[Job] = []
+    for job in plan.jobs:
+        problem = _output_problem(job.dst)
+        if problem is None and is_same_file(job.src, job.dst):
+            problem = f"{job.src}: refusing to overwrite the input image (choose another -o)"
+        if problem is not None:
+            _error(problem)
+            failed += 1
+        elif job.dst.exists() and not o["overwrite"]:
+            _note(f"skipped {job.src}: {job.dst} exists (use --overwrite to replace it)")
+            skipped += 1
+        else:
+            todo.append(job)
+    if todo:
+        translator = Translator.load(o["model"], device=o["device"], size=o["size"])
+        with _progress(len(todo), enabled=not o["quiet"] and len(todo) > 1 and _stderr_is_tty()) as advance:
+            for job in todo:
+                try:
+                    translator.translate_file(job.src, job.dst, bands=band_sel, overwrite=o["overwrite"], quality=o["quality"])
+                    done += 1
+                except LumachromeError as e:
+                    message = str(e)
+                    if str(job.src) not in message and job.src.name not in message:
+                        message = f"{job.src}: {message}"
+                    advance.error(message)
+                    failed += 1
+                except MemoryError:
+                    advance.error(f"{job.src}: out of memory")
+                    failed += 1
+                advance(job.src.name)
+    if not o["quiet"]:
+        where = plan.jobs[0].dst if len(plan.jobs) == 1 else (output or DEFAULT_OUTPUT_DIR)
+        parts = [f"translated {done} image(s) -> {where}"]
+        if skipped:
+            parts.append(f"{skipped} skipped")
+        if failed:
+            parts.append(f"{failed} failed")
+        print(", ".join(parts))
+    return 1 if failed else 0
 
 
 class _Advance:
@@ -466,26 +571,42 @@ class _progress:
 # --------------------------------------------------------------------------------------------
 @app.command()
 def evaluate(
-    data: Path = typer.Option(..., "--data", help="Folder of colour images (searched recursively)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder of colour images (searched recursively)."),
     model: str = typer.Option("photo", "--model", "-m", help="Shipped model name or model folder."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
-    size: int = typer.Option(256, "--size", help="Centre-crop side the metrics are computed at."),
+    size: Optional[int] = typer.Option(
+        None, "--size", help="Centre-crop side the metrics are computed at (default 256; --pack: whole images)."
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N images."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per network call."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    pack: Optional[Path] = typer.Option(
+        None, "--pack", help="Paired domain pack: score an image-to-image (translate) model on it instead of --data."
+    ),
 ) -> int:
-    """Score a model on a folder of colour photos, next to the gray baseline (ab = 0)."""
-    from lumachrome.colorizer import Colorizer
-    from lumachrome.evaluate import evaluate as run_evaluation
-    from lumachrome.evaluate import format_table, gray_predictor, to_json
+    """Score a model on a folder of colour photos, next to the gray baseline (ab = 0);
+    or an image-to-image model on a paired domain pack (--pack), next to the input itself."""
+    from lumachrome.evaluate import format_table, to_json
 
-    colorizer = Colorizer.load(model, device=device)
-    progress = _stderr_is_tty()
-    common = dict(size=size, batch_size=batch_size, limit=limit, progress=progress)
-    results = {
-        colorizer.name: run_evaluation(colorizer.predict_ab_working, data, **common),
-        "gray": run_evaluation(gray_predictor, data, **common),
-    }
+    if (data is None) == (pack is None):
+        raise typer.BadParameter("give either --data FOLDER (colorizers) or --pack PACK (image-to-image models)",
+                                 param_hint="--data/--pack")
+    if pack is not None:
+        from lumachrome.evaluate_translate import evaluate_translate
+
+        results = evaluate_translate(model, pack, size=size, batch_size=batch_size, limit=limit, device=device)
+    else:
+        from lumachrome.colorizer import Colorizer
+        from lumachrome.evaluate import evaluate as run_evaluation
+        from lumachrome.evaluate import gray_predictor
+
+        colorizer = Colorizer.load(model, device=device)
+        progress = _stderr_is_tty()
+        common = dict(size=size or 256, batch_size=batch_size, limit=limit, progress=progress)
+        results = {
+            colorizer.name: run_evaluation(colorizer.predict_ab_working, data, **common),
+            "gray": run_evaluation(gray_predictor, data, **common),
+        }
     print(format_table(results))
     if json_out is not None:
         _atomic_write_text(json_out, json.dumps(to_json(results), indent=2) + "\n")
@@ -583,6 +704,81 @@ def data_pack(
         f"pack written to {output}: {count} images of {side}x{side} "
         f"(skipped {unreadable} unreadable, {gray} grayscale) in {seconds:.1f} s"
     )
+    return 0
+
+
+@data_app.command("domain")
+def data_domain(
+    domain: str = typer.Argument(..., metavar="DOMAIN", help="sketch, nir or thermal."),
+    output: Path = typer.Option(..., "-o", "--output", help="Domain pack to write (.safetensors; a .json sidecar lists the ids)."),
+    split: str = typer.Option("train", "--split", help="train or holdout (fixed 10 % hash split, docs/domains.md)."),
+    size: Optional[int] = typer.Option(None, "--size", min=16, help="Side of the stored squares (default: sketch 96, nir/thermal 128)."),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", min=1, help="At most N pairs (default: sketch train 1000, else all); --no-limit keeps all."
+    ),
+    no_limit: bool = typer.Option(False, "--no-limit", help="Keep every pair (no default cap)."),
+    unpaired: bool = typer.Option(
+        False, "--unpaired", help="CycleGAN packs OUT-A / OUT-B (sketch: Sketchy sketches vs photos; nir/thermal: shuffled sides)."
+    ),
+    root: Optional[Path] = typer.Option(None, "--root", help="Shared data folder (default $LUMACHROME_SHARED or ../shared/data)."),
+) -> int:
+    """Build a domain pack (A: line art / NIR / thermal, B: RGB) for pix2pix / CycleGAN training."""
+    from lumachrome.data.domains import DOMAINS, SPLITS, build_domain_pack, default_root
+
+    if domain not in DOMAINS:
+        raise typer.BadParameter(f"{domain!r}: use one of {', '.join(DOMAINS)}", param_hint="DOMAIN")
+    if split not in SPLITS:
+        raise typer.BadParameter(f"{split!r}: use train or holdout", param_hint="--split")
+    if no_limit and limit is not None:
+        raise typer.BadParameter("give --limit or --no-limit, not both", param_hint="--limit")
+    report = build_domain_pack(
+        domain, split, output, root=root or default_root(), size=size, limit=None if no_limit else (limit or -1),
+        unpaired=unpaired, progress=_stderr_is_tty(),
+    )  # fmt: skip
+    print(report.summary())
+    return 0
+
+
+@data_app.command("sketchify")
+def data_sketchify(
+    inputs: List[str] = typer.Argument(..., metavar="IN", help="Colour images, folders or globs."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder (PNG line art, same names)."),
+    method: str = typer.Option("xdog", "--method", help="xdog (Winnemoeller et al. 2012) or canny."),
+    max_side: Optional[int] = typer.Option(None, "--max-side", min=16, help="Shrink larger images to this long side first."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+) -> int:
+    """Synthesise line art (black lines on white) from colour images (docs/domains.md)."""
+    from lumachrome.data.sketchify import METHODS, sketchify_files
+
+    if method not in METHODS:
+        raise typer.BadParameter(f"{method!r}: use {' or '.join(METHODS)}", param_hint="--method")
+    written, skipped, errors = sketchify_files(inputs, output, method, max_side=max_side, overwrite=overwrite)
+    for e in errors:
+        _error(e)
+    print(f"line art ({method}) written for {written} image(s) -> {output}" + (f", {skipped} existing skipped" if skipped else "")
+          + (f", {len(errors)} failed" if errors else ""))  # fmt: skip
+    return 1 if errors else 0
+
+
+@data_app.command("domain-pack")
+def data_domain_pack(
+    output: Path = typer.Option(..., "-o", "--output", help="Domain pack file to write (.safetensors)."),
+    a_dir: Optional[Path] = typer.Option(None, "--a", help="Folder of input-domain (A) images."),
+    b_dir: Optional[Path] = typer.Option(None, "--b", help="Folder of RGB target (B) images."),
+    size: int = typer.Option(128, "--size", min=8, help="Side of the stored squares (short side, centre crop)."),
+    domain: str = typer.Option(..., "--domain", help="Domain name stored in the pack (e.g. lineart)."),
+    split: str = typer.Option("train", "--split", help="Split name stored in the pack (train, holdout, ...)."),
+    a_mode: str = typer.Option("auto", "--a-mode", help="A as gray (1 channel), rgb, or auto (gray if all A are gray)."),
+    max_images: Optional[int] = typer.Option(None, "--max-images", min=1, help="Stop after N images (pairs)."),
+) -> int:
+    """Image folders -> a domain pack for pix2pix / CycleGAN: --a and --b together make a paired pack
+    (files matched by name); one of them makes an unpaired one-side pack (docs/gan.md)."""
+    from lumachrome.data.domain_pack import build_domain_pack
+
+    path, counts = build_domain_pack(output, a_dir=a_dir, b_dir=b_dir, size=size, domain=domain, split=split,
+                                     a_mode=a_mode, max_images=max_images,
+                                     source=f"lumachrome data domain-pack --a {a_dir} --b {b_dir}")
+    print(f"domain pack written to {path}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return 0
 
 
@@ -712,6 +908,68 @@ def palette_show(path: Path = typer.Argument(..., metavar="PALETTE", help="Palet
 
 
 # --------------------------------------------------------------------------------------------
+# explain (lumachrome.explain, docs/explain.md)
+# --------------------------------------------------------------------------------------------
+def _parse_point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected X,Y (input pixels)", param_hint="--point") from None
+    return x, y
+
+
+@app.command("explain")
+def explain_command(
+    image: Optional[Path] = typer.Argument(
+        None, metavar="IMG", help="Image to explain (with --checkpoints: re-render it with every checkpoint)."
+    ),
+    model: str = typer.Option("photo", "--model", "-m", help="Shipped model name or model folder."),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Report folder (default out/explain/<image name>); with --checkpoints a .gif or a folder."
+    ),
+    point: Optional[List[str]] = typer.Option(
+        None, "--point", "-p", metavar="X,Y", help="A pixel to examine (repeat, at most 6; default: picked automatically)."
+    ),
+    layer: Optional[List[str]] = typer.Option(
+        None, "--layer", metavar="NAME", help="Layer whose feature maps are shown (repeat; e.g. enc.0, bottleneck, dec.0)."
+    ),
+    size: Optional[int] = typer.Option(None, "--size", help="Working resolution of the network (default from the model)."),
+    ablation: str = typer.Option("mean", "--ablation", help="How a path is switched off: mean (its spatial mean) or zero."),
+    checkpoints: Optional[Path] = typer.Option(
+        None, "--checkpoints", metavar="RUN_DIR", help="Animate a training run (sample grid per epoch) into a GIF instead."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> int:
+    """Explain how a model colours an image: an offline HTML report with figures (stages, feature maps,
+    receptive field, uncertainty, ablations); or a GIF of a training run (--checkpoints)."""
+    if checkpoints is not None:
+        from lumachrome.explain import checkpoints_gif
+
+        if output is None:
+            target = DEFAULT_OUTPUT_DIR / (f"{checkpoints.resolve().name}-learning.gif")
+        elif output.suffix.lower() == ".gif":
+            target = output
+        else:
+            target = output / "learning.gif"
+        path = checkpoints_gif(checkpoints, target, image=image)
+        print(f"training animation written to {path}")
+        return 0
+    if image is None:
+        raise typer.BadParameter("an image to explain is required (or --checkpoints RUN_DIR)", param_hint="IMG")
+    from lumachrome.explain import explain_image
+    from lumachrome.imageio import probe_image
+
+    probe_image(image)  # a bad file fails here, before the model loads
+    out_dir = output if output is not None else DEFAULT_OUTPUT_DIR / "explain" / image.stem
+    points = [_parse_point(p) for p in point] if point else None
+    index = explain_image(
+        image, model, out_dir, points=points, layers=layer or None, size=size, device=device, ablation_mode=ablation
+    )
+    print(f"report written to {index} (open it in a browser; it works offline)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # models
 # --------------------------------------------------------------------------------------------
 def _describe_models() -> Iterator[str]:
@@ -731,7 +989,12 @@ def _describe_models() -> Iterator[str]:
         widths = args.get("widths")
         size = (config.get("preprocessing") or {}).get("size", 256)
         arch = config.get("architecture", "?") + (f" widths={widths}" if widths else "")
-        yield f"{name}\t{arch}, {head} head, working size {size}\t{folder}"
+        if config.get("task") == "translate":  # cross-domain (docs/domains.md)
+            what = f"{config.get('domain', '?')} -> rgb image-to-image ({config.get('regime', '?')})"
+            yield f"{name}\t{arch} width={args.get('width', '?')}, {what}, training size {size}\t{folder}"
+            continue
+        hints = ", colour hints (--hint)" if args.get("hint_channels") else ""
+        yield f"{name}\t{arch}, {head} head{hints}, working size {size}\t{folder}"
 
 
 @app.command("models")
@@ -743,6 +1006,39 @@ def models_command() -> int:
         return 0
     for line in lines:
         print(line)
+    return 0
+
+
+@app.command("serve")
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only; "
+                             "0.0.0.0 makes the app reachable from other machines)."),
+    port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port."),
+    max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", min=0.1, help="Largest upload (MB)."),
+    max_megapixels: float = typer.Option(50.0, "--max-megapixels", min=0.01, help="Largest image (megapixels)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Images processed at once (the others wait in a queue)."),
+    queue_size: int = typer.Option(32, "--queue", min=0, help="Requests allowed to wait; more are refused (503)."),
+    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda or cuda:N."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
+) -> int:
+    """Web app: upload, colour hints, restoration, before/after, download (http://127.0.0.1:7860/)."""
+    import socket
+
+    from lumachrome.app.engine import AppConfig
+    from lumachrome.app.server import serve
+    from lumachrome.colorizer import resolve_device
+    from lumachrome.errors import ConfigError
+
+    resolve_device(device)  # ConfigError now rather than at the first request
+    try:  # a clear message for a busy port instead of uvicorn's traceback-like log
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"serve: cannot listen on {host}:{port} ({e.strerror or e})") from None
+    cfg = AppConfig(max_upload_mb=max_upload_mb, max_pixels=int(max_megapixels * 1e6), workers=workers,
+                    queue_size=queue_size, device=device)
+    serve(host, port, cfg, open_browser=open_browser)
     return 0
 
 
