@@ -103,6 +103,10 @@ def test_load_and_refuse_colorizers(tmp_path):
     assert not is_translate_model(tmp_path / "col")
     with pytest.raises(ModelError, match="not an image-to-image model"):
         Translator.load(tmp_path / "col")
+    from lumachrome.colorizer import Colorizer
+
+    with pytest.raises(ModelError, match="image-to-image model"):  # and the other way round
+        Colorizer.load(folder)
     with pytest.raises(ModelError, match="unknown model"):
         Translator.load(tmp_path / "missing")
     with pytest.raises(ConfigError, match="mode"):

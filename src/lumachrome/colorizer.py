@@ -294,6 +294,11 @@ class Colorizer:
             raise ConfigError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
         folder = _resolve_model_dir(name_or_dir)
         dev = resolve_device(device)
+        from lumachrome.models.io import read_config
+
+        if read_config(folder).get("task") == "translate":
+            raise ModelError(f"{folder}: an image-to-image model (task 'translate'); load it with "
+                             "lumachrome.translate.Translator (the CLI does this for you)")
         model, config = load_model_dir(folder, device=str(dev))
         config = dict(config)
         config.setdefault("name", folder.name)
