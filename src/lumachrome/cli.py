@@ -14,13 +14,13 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
 import typer
 
 from lumachrome import __version__
+from lumachrome.atomic import atomic_write_text
 from lumachrome.errors import LumachromeError
 
 try:  # typer >= 0.20 vendors click; older releases use click itself
@@ -75,23 +75,7 @@ def _writable_extensions() -> tuple[str, ...]:
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary sibling + rename (``ImageError``-free: OSError
     is reported as a ``LumachromeError``)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise LumachromeError(f"{path}: cannot write: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise LumachromeError(f"{path}: cannot write: {e.strerror or e}") from None
+    atomic_write_text(path, text, error=LumachromeError, fsync=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,7 +531,13 @@ class _progress:
         if not self.enabled:
             return _Advance()
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self._bar = Progress(
             TextColumn("[bold]colorize"),
@@ -844,7 +834,13 @@ def _write_before_after(restorer: Any, dst: Path, quality: int) -> None:
 def _colorize_film(inputs: list[str], output: Path | None, **o: Any) -> int:
     """``colorize --video``: one video file or frame folder -> a video or a frame folder."""
     from lumachrome.colorizer import Colorizer
-    from lumachrome.film import VIDEO_EXTENSIONS, FrameWriter, TemporalSmoother, colorize_film, open_frames
+    from lumachrome.film import (
+        VIDEO_EXTENSIONS,
+        FrameWriter,
+        TemporalSmoother,
+        colorize_film,
+        open_frames,
+    )
 
     if len(inputs) != 1:
         raise typer.BadParameter(f"film mode takes one video file or frame folder (got {len(inputs)} inputs)", param_hint="IN")

@@ -45,7 +45,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -56,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumachrome import __version__
+from lumachrome.atomic import atomic_write_bytes
 from lumachrome.errors import ConfigError, ModelError
 
 __all__ = [
@@ -232,22 +232,7 @@ def export_onnx(
     target = Path(output) if output is not None else folder / ONNX_NAME
     if target.suffix.lower() != ".onnx":
         raise ModelError(f"{target}: ONNX output must end in .onnx")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as e:
-        raise ModelError(f"{target}: cannot write ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ModelError(f"{target}: cannot write ({e.strerror or e})") from None
-    return target
+    return atomic_write_bytes(target, data, error=ModelError, fsync=True)
 
 
 def _check_export(model: nn.Module, data: bytes, folder: Path) -> None:

@@ -55,7 +55,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +63,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
+from lumachrome.atomic import atomic_write_text
 from lumachrome.errors import DataError, ImageError
 
 __all__ = [
@@ -518,15 +518,7 @@ def _progress(iterable: Iterator[Pair], desc: str, enabled: bool) -> Iterator[Pa
 
 def _write_sidecar(path: Path, report: PackReport) -> None:
     data = asdict(report)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n", error=DataError)
 
 
 def _source_text(domain: str, counts: dict[str, int], root: Path) -> str:

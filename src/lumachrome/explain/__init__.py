@@ -14,10 +14,22 @@ points (classification models), and ablations of the skip connections and the bo
 See ``docs/explain.md`` for how to read each figure.
 """
 
-from lumachrome.explain.analysis import ABLATION_MODES, Network, entropy_bits, input_gradient, top_channels
+from lumachrome.explain.analysis import (
+    ABLATION_MODES,
+    Network,
+    entropy_bits,
+    input_gradient,
+    top_channels,
+)
 from lumachrome.explain.core import explain_image, load_colorizer
 from lumachrome.explain.learning import checkpoints_gif, sample_grids
-from lumachrome.explain.probes import PROBE_IMAGES, LinearProbe, ProbeSet, fit_probes, load_or_fit_probes
+from lumachrome.explain.probes import (
+    PROBE_IMAGES,
+    LinearProbe,
+    ProbeSet,
+    fit_probes,
+    load_or_fit_probes,
+)
 
 __all__ = [
     "ABLATION_MODES",

@@ -8,8 +8,6 @@ caption says what is shown and how to read it.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +15,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from lumachrome.atomic import atomic_open
 from lumachrome.color.lab import lab_to_rgb_np
 
 __all__ = ["FigureInfo", "ab_on_l", "ab_only", "gamut_plane", "save_figure"]
@@ -53,18 +52,8 @@ def save_figure(fig, path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=_DPI, facecolor="white")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "wb", error=None, suffix=".png") as f:
+        fig.savefig(f, format="png", dpi=_DPI, facecolor="white")
     return path
 
 

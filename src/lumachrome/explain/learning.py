@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lumachrome.atomic import atomic_open
 from lumachrome.errors import ImageError, ModelError
 
 __all__ = ["checkpoints_gif", "sample_grids"]
@@ -103,21 +103,8 @@ def _frame(rgb: np.ndarray, label: str, max_height: int, width: int | None = Non
 def _write_gif(frames: list, durations: list[int], out_path: Path) -> Path:
     if out_path.suffix.lower() != ".gif":
         raise ImageError(f"{out_path}: the animation is written as a .gif file")
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".gif", dir=out_path.parent)
-    except OSError as e:
-        raise ImageError(f"{out_path}: cannot write: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
-        os.replace(tmp, out_path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ImageError(f"{out_path}: cannot write: {e.strerror or e}") from None
+    with atomic_open(out_path, "wb", error=ImageError, suffix=".gif") as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return out_path
 
 

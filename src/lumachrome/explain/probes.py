@@ -29,7 +29,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -38,6 +37,7 @@ import cv2
 import numpy as np
 import torch
 
+from lumachrome.atomic import atomic_open
 from lumachrome.explain.analysis import Network, downsample_to
 
 __all__ = [
@@ -287,18 +287,8 @@ def _save_npz(path: Path, ps: ProbeSet) -> None:
         arrays[f"{s}|pixels"] = np.array(p.pixels)
     meta = json.dumps({"stages": list(ps.probes), "images": ps.images, "ridges": ps.ridges, "version": PROBE_VERSION})
     arrays["meta"] = np.frombuffer(meta.encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "wb", error=None, suffix=".npz") as f:
+        np.savez(f, **arrays)
 
 
 def _load_npz(path: Path) -> ProbeSet | None:

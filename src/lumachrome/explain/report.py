@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from lumachrome.atomic import atomic_write_text
 from lumachrome.explain.figures import FigureInfo
 
 __all__ = ["SECTIONS", "write_report"]
@@ -47,18 +46,7 @@ code{background:#eee;padding:0 3px;border-radius:3px}
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_text(path, text, error=None)
 
 
 def _table(rows: Sequence[tuple[str, str]]) -> str:
