@@ -652,7 +652,7 @@ def _train_gan(cfg: RunConfig, resume: str | None, log, dist) -> Path:
 
     from lumachrome.imageio import save_image
     from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
-    from lumachrome.train.loop import _NullWriter, _summary_writer, sample_grid, seed_everything, validate
+    from lumachrome.train.loop import _NullWriter, _summary_writer, close_run, sample_grid, seed_everything, validate
 
     main = dist.is_main
     if not main:
@@ -758,19 +758,9 @@ def _train_gan(cfg: RunConfig, resume: str | None, log, dist) -> Path:
             if step % cfg.train.ckpt_every == 0 and step < cfg.train.steps:
                 checkpoint(step)
     except KeyboardInterrupt:
-        bar.close()
-        path = checkpoint(step)
-        writer.close()
-        if main:
-            log(f"interrupted at step {step}: saved {path}; continue with --resume {run_dir}")
+        close_run(step, checkpoint, bar, writer, main=main, log=log, run_dir=run_dir, name=cfg.train.name,
+                  interrupted=True)
         raise
-    bar.close()
-    path = checkpoint(step)
-    writer.close()
-    if main:
-        from lumachrome.train.export import export_checkpoint
-
-        model_dir = export_checkpoint(path, run_dir / "model", name=cfg.train.name)
-        log(f"done: checkpoint {path}, model folder {model_dir}")
+    close_run(step, checkpoint, bar, writer, main=main, log=log, run_dir=run_dir, name=cfg.train.name)
     distributed.barrier()
     return run_dir

@@ -393,22 +393,30 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
                 checkpoint(step)
     except KeyboardInterrupt:
         # No collective here: the other ranks may already be gone. Rank 0's state is complete.
-        bar.close()
-        path = checkpoint(step)
-        writer.close()
-        if main:
-            log(f"interrupted at step {step}: saved {path}; continue with --resume {run_dir}")
+        close_run(step, checkpoint, bar, writer, main=main, log=log, run_dir=run_dir, name=cfg.train.name,
+                  interrupted=True)
         raise
+    close_run(step, checkpoint, bar, writer, main=main, log=log, run_dir=run_dir, name=cfg.train.name)
+    distributed.barrier()  # when train() returns on any rank, rank 0's files are complete
+    return run_dir
+
+
+def close_run(step: int, checkpoint, bar, writer, *, main: bool, log, run_dir: Path, name: str,
+              interrupted: bool = False) -> None:
+    """End of a training loop (every trainer): close the bar, save the last checkpoint, close
+    TensorBoard; rank 0 then says how to resume (``interrupted``) or exports ``run_dir/model``."""
     bar.close()
     path = checkpoint(step)
     writer.close()
-    if main:
-        from lumachrome.train.export import export_checkpoint
+    if not main:
+        return
+    if interrupted:
+        log(f"interrupted at step {step}: saved {path}; continue with --resume {run_dir}")
+        return
+    from lumachrome.train.export import export_checkpoint
 
-        model_dir = export_checkpoint(path, run_dir / "model", name=cfg.train.name)
-        log(f"done: checkpoint {path}, model folder {model_dir}")
-    distributed.barrier()  # when train() returns on any rank, rank 0's files are complete
-    return run_dir
+    model_dir = export_checkpoint(path, run_dir / "model", name=name)
+    log(f"done: checkpoint {path}, model folder {model_dir}")
 
 
 def _quiet(message: str) -> None:
