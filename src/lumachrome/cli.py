@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import typer
 
@@ -283,8 +283,6 @@ def colorize(
     ),
 ) -> int:
     """See ``_COLORIZE_HELP`` and :func:`plan_outputs` for the naming rules."""
-    from lumachrome.imageio import probe_image
-
     hints = None
     if hint:
         from lumachrome.errors import ConfigError
@@ -341,40 +339,10 @@ def colorize(
     plan = plan_outputs(inputs, output, ext)
     if hints and len(plan.jobs) + len(plan.errors) > 1:
         raise ConfigError("--hint: hints are pixel positions of one image: give one input image")
-    failed = 0
-    for _name, message in plan.errors:
-        _error(message)
-        failed += 1
     # Cheap checks first (headers, output folders), so bad inputs fail fast, before the model loads.
-    candidates: list[Job] = []
-    for job in plan.jobs:
-        problem = _output_problem(job.dst)
-        if problem is None:
-            try:
-                probe_image(job.src)
-            except LumachromeError as e:
-                problem = str(e)
-        if problem is not None:
-            _error(problem)
-            failed += 1
-        else:
-            candidates.append(job)
-    if not candidates:
-        return 1 if failed else 0
+    todo, failed, skipped = _triage(plan, overwrite, probe=True)
+    from lumachrome.colorizer import Colorizer
 
-    from lumachrome.colorizer import Colorizer, is_same_file
-
-    todo: list[Job] = []
-    skipped = 0
-    for job in candidates:
-        if is_same_file(job.src, job.dst):
-            _error(f"{job.src}: refusing to overwrite the input image (choose another -o)")
-            failed += 1
-        elif job.dst.exists() and not overwrite:
-            _note(f"skipped {job.src}: {job.dst} exists (use --overwrite to replace it)")
-            skipped += 1
-        else:
-            todo.append(job)
     if not todo:
         if not quiet and skipped:
             print(f"nothing to do: {skipped} output(s) already exist")
@@ -383,18 +351,71 @@ def colorize(
     colorizer = Colorizer.load(model, device=device, size=size, backend=backend)
     if hints and not colorizer.accepts_hints:
         raise ConfigError(f"--hint: model {model!r} takes no colour hints (use --model photo-hints)")
-    done = 0
+
+    def colorize_one(job: Any) -> None:
+        colorizer.colorize_file(
+            job.src, job.dst, overwrite=overwrite, quality=quality, preprocess=restorer, ab_transform=correction,
+            hints=hints,
+        )
+        if restorer is not None and restorer.last is not None and not quiet and restore:
+            _note(f"{job.src.name}: " + "; ".join(str(st) for st in restorer.last.steps))
+        if before_after and restorer is not None:
+            _write_before_after(restorer, job.dst, quality)
+
+    done, errors = _run_jobs(todo, colorize_one, quiet)
+    failed += errors
+    if not quiet:
+        where = plan.jobs[0].dst if len(plan.jobs) == 1 else (output or DEFAULT_OUTPUT_DIR)
+        parts = [f"colorized {done} image(s) -> {where}"]
+        if skipped:
+            parts.append(f"{skipped} skipped")
+        if failed:
+            parts.append(f"{failed} failed")
+        print(", ".join(parts))
+    return 1 if failed else 0
+
+
+def _triage(plan: Any, overwrite: bool, probe: bool) -> tuple[list[Job], int, int]:
+    """Report the plan's errors and the jobs that cannot run (unwritable output, unreadable header
+    when ``probe``, output == input), skip existing outputs unless ``overwrite``.
+
+    Returns ``(todo, failed, skipped)``."""
+    from lumachrome.colorizer import is_same_file
+    from lumachrome.imageio import probe_image
+
+    failed = skipped = 0
+    for _name, message in plan.errors:
+        _error(message)
+        failed += 1
+    todo: list[Job] = []
+    for job in plan.jobs:
+        problem = _output_problem(job.dst)
+        if problem is None and probe:
+            try:
+                probe_image(job.src)
+            except LumachromeError as e:
+                problem = str(e)
+        if problem is None and is_same_file(job.src, job.dst):
+            problem = f"{job.src}: refusing to overwrite the input image (choose another -o)"
+        if problem is not None:
+            _error(problem)
+            failed += 1
+        elif job.dst.exists() and not overwrite:
+            _note(f"skipped {job.src}: {job.dst} exists (use --overwrite to replace it)")
+            skipped += 1
+        else:
+            todo.append(job)
+    return todo, failed, skipped
+
+
+def _run_jobs(todo: list[Any], work: Callable[[Any], None], quiet: bool) -> tuple[int, int]:
+    """Run ``work(job)`` for each planned job under a progress bar; a bad file is reported on one
+    line and the batch goes on. Returns ``(done, failed)``."""
+    done = failed = 0
     with _progress(len(todo), enabled=not quiet and len(todo) > 1 and _stderr_is_tty()) as advance:
         for job in todo:
             try:
-                colorizer.colorize_file(
-                    job.src, job.dst, overwrite=overwrite, quality=quality, preprocess=restorer, ab_transform=correction,
-                    hints=hints,
-                )
-                if restorer is not None and restorer.last is not None and not quiet and restore:
-                    _note(f"{job.src.name}: " + "; ".join(str(st) for st in restorer.last.steps))
-                if before_after and restorer is not None:
-                    _write_before_after(restorer, job.dst, quality)
+                work(job)
                 done += 1
             except LumachromeError as e:
                 message = str(e)
@@ -406,15 +427,7 @@ def colorize(
                 advance.error(f"{job.src}: out of memory")
                 failed += 1
             advance(job.src.name)
-    if not quiet:
-        where = plan.jobs[0].dst if len(plan.jobs) == 1 else (output or DEFAULT_OUTPUT_DIR)
-        parts = [f"colorized {done} image(s) -> {where}"]
-        if skipped:
-            parts.append(f"{skipped} skipped")
-        if failed:
-            parts.append(f"{failed} failed")
-        print(", ".join(parts))
-    return 1 if failed else 0
+    return done, failed
 
 
 def _torchrun_world_size() -> int:
@@ -442,7 +455,6 @@ def _colorize_archive(inputs: list[str], output: Path | None, **options: Any) ->
 def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int:
     """``colorize --model sketch|nir|thermal``: image-to-image models (:mod:`lumachrome.translate`).
     Same naming rules as colorize; a GeoTIFF written to .tif keeps its georeferencing."""
-    from lumachrome.colorizer import is_same_file
     from lumachrome.translate import Translator
 
     if o["bands"] is not None and o["band_name"] is not None:
@@ -458,40 +470,13 @@ def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int
     elif o["band_name"] is not None:
         band_sel = [o["band_name"]]
     plan = plan_outputs(inputs, output, o["ext"])
-    failed = skipped = done = 0
-    for _name, message in plan.errors:
-        _error(message)
-        failed += 1
-    todo: list[Job] = []
-    for job in plan.jobs:
-        problem = _output_problem(job.dst)
-        if problem is None and is_same_file(job.src, job.dst):
-            problem = f"{job.src}: refusing to overwrite the input image (choose another -o)"
-        if problem is not None:
-            _error(problem)
-            failed += 1
-        elif job.dst.exists() and not o["overwrite"]:
-            _note(f"skipped {job.src}: {job.dst} exists (use --overwrite to replace it)")
-            skipped += 1
-        else:
-            todo.append(job)
+    todo, failed, skipped = _triage(plan, o["overwrite"], probe=False)
+    done = 0
     if todo:
         translator = Translator.load(o["model"], device=o["device"], size=o["size"])
-        with _progress(len(todo), enabled=not o["quiet"] and len(todo) > 1 and _stderr_is_tty()) as advance:
-            for job in todo:
-                try:
-                    translator.translate_file(job.src, job.dst, bands=band_sel, overwrite=o["overwrite"], quality=o["quality"])
-                    done += 1
-                except LumachromeError as e:
-                    message = str(e)
-                    if str(job.src) not in message and job.src.name not in message:
-                        message = f"{job.src}: {message}"
-                    advance.error(message)
-                    failed += 1
-                except MemoryError:
-                    advance.error(f"{job.src}: out of memory")
-                    failed += 1
-                advance(job.src.name)
+        done, errors = _run_jobs(todo, lambda job: translator.translate_file(
+            job.src, job.dst, bands=band_sel, overwrite=o["overwrite"], quality=o["quality"]), o["quiet"])
+        failed += errors
     if not o["quiet"]:
         where = plan.jobs[0].dst if len(plan.jobs) == 1 else (output or DEFAULT_OUTPUT_DIR)
         parts = [f"translated {done} image(s) -> {where}"]
