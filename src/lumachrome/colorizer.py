@@ -50,6 +50,7 @@ __all__ = [
     "SIZE_MULTIPLE",
     "Colorizer",
     "available_models",
+    "check_destination",
     "is_same_file",
     "resolve_device",
     "working_shape",
@@ -555,12 +556,7 @@ class Colorizer:
         from lumachrome.imageio import load_image, save_image
 
         src, dst = Path(in_path), Path(out_path)
-        if is_same_file(src, dst):
-            raise ImageError(f"{dst}: refusing to overwrite the input image")
-        if dst.is_dir():
-            raise ImageError(f"{dst}: output is a folder, expected an image file name")
-        if dst.exists() and not overwrite:
-            raise ImageError(f"{dst}: output exists (use --overwrite to replace it)")
+        check_destination(src, dst, overwrite)
         image = load_image(src)
         x = image.rgb if preprocess is None else preprocess(image.rgb)
         # in place: saves 12 B/px
@@ -573,6 +569,17 @@ class Colorizer:
         del image, rgb
         save_image(dst, pixels, alpha=alpha, bit_depth=bit_depth, quality=quality)
         return dst
+
+
+def check_destination(src: Path, dst: Path, overwrite: bool) -> None:
+    """Refuse (``ImageError``, one line) an output that is the input, a folder, or exists without
+    ``overwrite``: an input is never lost and an existing result is replaced only on request."""
+    if is_same_file(src, dst):
+        raise ImageError(f"{dst}: refusing to overwrite the input image")
+    if dst.is_dir():
+        raise ImageError(f"{dst}: output is a folder, expected an image file name")
+    if dst.exists() and not overwrite:
+        raise ImageError(f"{dst}: output exists (use --overwrite to replace it)")
 
 
 def is_same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

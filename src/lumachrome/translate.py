@@ -431,17 +431,12 @@ class Translator:
             ImageError: unreadable input, bad band choice, ``dst`` is the input or exists (without
                 ``overwrite``), ``dst`` cannot be written (nothing is left behind).
         """
-        from lumachrome.colorizer import is_same_file
+        from lumachrome.colorizer import check_destination
         from lumachrome.data.geo import GEOTIFF_EXTENSIONS, is_geotiff
         from lumachrome.imageio import save_image
 
         src, dst = Path(src), Path(dst)
-        if is_same_file(src, dst):
-            raise ImageError(f"{dst}: refusing to overwrite the input image")
-        if dst.is_dir():
-            raise ImageError(f"{dst}: output is a folder, expected an image file name")
-        if dst.exists() and not overwrite:
-            raise ImageError(f"{dst}: output exists (use --overwrite to replace it)")
+        check_destination(src, dst, overwrite)
         if src.suffix.lower() in GEOTIFF_EXTENSIONS and src.is_file() and (is_geotiff(src) or bands is not None):
             return self._translate_raster(src, dst, bands, geo_out=dst.suffix.lower() in GEOTIFF_EXTENSIONS, quality=quality)
         if bands is not None and bands != []:
