@@ -971,7 +971,11 @@ def _describe_models() -> Iterator[str]:
         size = (config.get("preprocessing") or {}).get("size", 256)
         arch = config.get("architecture", "?") + (f" widths={widths}" if widths else "")
         if config.get("task") == "translate":  # cross-domain (docs/domains.md)
-            what = f"{config.get('domain', '?')} -> rgb image-to-image ({config.get('regime', '?')})"
+            regime = config.get("regime", "?")
+            gan = ((config.get("training") or {}).get("config") or {}).get("gan") or {}
+            if regime == "pix2pix" and gan.get("lambda_gan") == 0:
+                regime = "L1-only"
+            what = f"{config.get('domain', '?')} -> rgb image-to-image ({regime})"
             yield f"{name}\t{arch} width={args.get('width', '?')}, {what}, training size {size}\t{folder}"
             continue
         hints = ", colour hints (--hint)" if args.get("hint_channels") else ""
