@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -648,11 +647,10 @@ def train_gan(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
 
 def _train_gan(cfg: RunConfig, resume: str | None, log, dist) -> Path:
     import yaml
-    from tqdm.auto import tqdm
 
     from lumachrome.imageio import save_image
     from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
-    from lumachrome.train.loop import _NullWriter, _summary_writer, close_run, sample_grid, seed_everything, validate
+    from lumachrome.train.loop import _NullWriter, _summary_writer, run_steps, sample_grid, seed_everything, validate
 
     main = dist.is_main
     if not main:
@@ -730,37 +728,13 @@ def _train_gan(cfg: RunConfig, resume: str | None, log, dist) -> Path:
                 log(f"warning: diversity {metrics['diversity']:.4f}: the outputs barely differ (collapse?)")
         distributed.barrier()
 
-    step = start
-    bar = tqdm(total=cfg.train.steps, initial=start, disable=not (cfg.train.progress and main), unit="step",
-               dynamic_ncols=True)
-    t_last, n_last = time.perf_counter(), 0
-    try:
-        while step < cfg.train.steps:
-            batch = next(data.batches)
-            logs = trainer.step(batch)
-            step += 1
-            n_last += next(iter(batch.values())).shape[0] * dist.world_size
-            bar.update(1)
-            if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-                dt = time.perf_counter() - t_last
-                ips = n_last / max(dt, 1e-9)
-                t_last, n_last = time.perf_counter(), 0
-                short = {k: f"{v:.3f}" for k, v in logs.items() if k in ("G", "D", "D_A", "D_B", "G_l1", "cycle_A")}
-                bar.set_postfix(**short, img_s=f"{ips:.0f}")
-                for k, v in logs.items():
-                    writer.add_scalar(f"train/{k}", v, step)
-                writer.add_scalar("train/images_per_s", ips, step)
-                if main:
-                    with open(run_dir / "losses.jsonl", "a") as f:
-                        f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in logs.items()}}) + "\n")
-            if step % epoch_steps == 0 or step == cfg.train.steps:
-                end_of_epoch(step)
-            if step % cfg.train.ckpt_every == 0 and step < cfg.train.steps:
-                checkpoint(step)
-    except KeyboardInterrupt:
-        close_run(step, checkpoint, bar, writer, main=main, log=log, run_dir=run_dir, name=cfg.train.name,
-                  interrupted=True)
-        raise
-    close_run(step, checkpoint, bar, writer, main=main, log=log, run_dir=run_dir, name=cfg.train.name)
-    distributed.barrier()
-    return run_dir
+    def log_losses(step: int, logs: dict[str, float]) -> None:
+        if main:
+            with open(run_dir / "losses.jsonl", "a") as f:
+                f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in logs.items()}}) + "\n")
+
+    return run_steps(
+        cfg, data, trainer, start, dist=dist, writer=writer, epoch_steps=epoch_steps, end_of_epoch=end_of_epoch,
+        checkpoint=checkpoint, log=log, run_dir=run_dir, on_log=log_losses,
+        postfix=lambda logs: {k: f"{v:.3f}" for k, v in logs.items() if k in ("G", "D", "D_A", "D_B", "G_l1", "cycle_A")},
+    )

@@ -288,7 +288,6 @@ def train(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
 
 def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
     import yaml
-    from tqdm.auto import tqdm
 
     from lumachrome.imageio import save_image
 
@@ -368,6 +367,20 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
             log(f"epoch {epoch} (step {step}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
         distributed.barrier()  # the other ranks wait for rank 0's validation
 
+    return run_steps(cfg, data, trainer, start, dist=dist, writer=writer, epoch_steps=epoch_steps,
+                     end_of_epoch=end_of_epoch, checkpoint=checkpoint, log=log, run_dir=run_dir,
+                     postfix=lambda logs: {"loss": f"{logs['loss']:.4f}", "lr": f"{logs['lr']:.2e}"})
+
+
+def run_steps(cfg: RunConfig, data, trainer, start: int, *, dist: DistInfo, writer, epoch_steps: int,
+              end_of_epoch, checkpoint, log, run_dir: Path, postfix, on_log=None) -> Path:
+    """The step loop every trainer shares: ``trainer.step`` on each batch, progress bar, TensorBoard
+    scalars every ``log_every`` steps (``postfix(logs)`` for the bar, ``on_log(step, logs)`` for
+    extra logging), ``end_of_epoch`` / ``checkpoint`` on schedule, Ctrl-C and the end of the run
+    (:func:`close_run`). Returns ``run_dir``."""
+    from tqdm.auto import tqdm
+
+    main = dist.is_main
     step = start
     bar = tqdm(total=cfg.train.steps, initial=start, disable=not (cfg.train.progress and main), unit="step",
                dynamic_ncols=True)
@@ -377,16 +390,18 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
             batch = next(data.batches)
             logs = trainer.step(batch)
             step += 1
-            n_last += batch["L"].shape[0] * dist.world_size
+            n_last += next(iter(batch.values())).shape[0] * dist.world_size
             bar.update(1)
             if step % cfg.train.log_every == 0 or step == cfg.train.steps:
                 dt = time.perf_counter() - t_last
                 ips = n_last / max(dt, 1e-9)
                 t_last, n_last = time.perf_counter(), 0
-                bar.set_postfix(loss=f"{logs['loss']:.4f}", img_s=f"{ips:.0f}", lr=f"{logs['lr']:.2e}")
+                bar.set_postfix(**postfix(logs), img_s=f"{ips:.0f}")
                 for k, v in logs.items():
                     writer.add_scalar(f"train/{k}", v, step)
                 writer.add_scalar("train/images_per_s", ips, step)
+                if on_log is not None:
+                    on_log(step, logs)
             if step % epoch_steps == 0 or step == cfg.train.steps:
                 end_of_epoch(step)
             if step % cfg.train.ckpt_every == 0 and step < cfg.train.steps:
