@@ -107,7 +107,20 @@ class ResnetBlock(nn.Module):
         return x + self.block(x)
 
 
-class ResnetGenerator(nn.Module):
+class _Generator(nn.Module):
+    """Shared by the generators: ``self.net`` on the input padded to a multiple of ``self.multiple``
+    (the output is cropped back, float32); ``args`` as stored in ``config.json``."""
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self._args)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, h, w = _pad_to(x, self.multiple)
+        return self.net(x)[..., :h, :w].float()
+
+
+class ResnetGenerator(_Generator):
     """CycleGAN's ResNet generator: ``(B, in_channels, H, W)`` in ``[-1, 1]`` -> ``(B, out_channels, H, W)``.
 
     Args:
@@ -148,14 +161,6 @@ class ResnetGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         init_gan_weights(self)
 
-    @property
-    def args(self) -> dict[str, Any]:
-        return dict(self._args)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, h, w = _pad_to(x, self.multiple)
-        return self.net(x)[..., :h, :w].float()
-
 
 # -------------------------------------------------------------------------------- U-Net generator
 class _UNetLevel(nn.Module):
@@ -194,7 +199,7 @@ class _UNetLevel(nn.Module):
         return y if self.outermost else torch.cat([x, y], dim=1)
 
 
-class UNetGenerator(nn.Module):
+class UNetGenerator(_Generator):
     """The pix2pix U-Net generator: ``(B, in_channels, H, W)`` in ``[-1, 1]`` -> ``(B, out_channels, H, W)``.
 
     Args:
@@ -232,14 +237,6 @@ class UNetGenerator(nn.Module):
         self.net = _UNetLevel(out_channels, widths[0], in_channels=in_channels, sub=level, norm=norm,
                               outermost=True, out_channels=out_channels)
         init_gan_weights(self)
-
-    @property
-    def args(self) -> dict[str, Any]:
-        return dict(self._args)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, h, w = _pad_to(x, self.multiple)
-        return self.net(x)[..., :h, :w].float()
 
 
 # ------------------------------------------------------------------------------------- PatchGAN
