@@ -198,6 +198,27 @@ def test_args_property_rebuilds_the_same_architecture():
     }
 
 
+def test_global_context_starts_as_identity_and_then_uses_the_whole_image(tmp_path):
+    plain = randomize(create_model("unet", **SMALL)).eval()
+    ctx = create_model("unet", **SMALL, global_context=16).eval()
+    missing = ctx.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("glob.") for k in missing)  # the branch is the only new part
+    x = L_batch()
+    with torch.no_grad():
+        assert torch.equal(ctx(x), plain(x))  # zero-initialised FiLM: exactly the plain model
+        nn.init.normal_(ctx.glob.mlp[2].weight, std=0.5)
+        far = x.clone()
+        far[..., :, -8:] = 100 - far[..., :, -8:]  # change only a strip far from the top-left pixel
+        plain_moved = (plain(far) - plain(x))[..., :4, :4].abs().max()
+        ctx_moved = (ctx(far) - ctx(x))[..., :4, :4].abs().max()
+    assert plain_moved == 0 and ctx_moved > 0  # the context branch sees beyond the receptive field
+    assert ctx.args["global_context"] == 16 and "global_context" not in plain.args
+    save(ctx, tmp_path / "m")
+    loaded, _ = load_model_dir(tmp_path / "m")
+    with torch.no_grad():
+        assert torch.equal(loaded(x), ctx(x))
+
+
 # --------------------------------------------------------------------------- predict_ab / bins
 
 

@@ -183,6 +183,24 @@ class Up(nn.Module):
         return self.stage(torch.cat((self.up(x), skip), dim=1))
 
 
+class _GlobalContext(nn.Module):
+    """Scene-level FiLM: ``x * (1 + gamma) + beta`` with ``(gamma, beta) = MLP(mean_hw(x))``.
+
+    ``(B, C, h, w) -> (B, C, h, w)``. The output layer starts at zero, so the module starts as the
+    identity. The mean is over the (padded) map, which at inference covers the whole image.
+    """
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, 2 * channels))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.mlp(x.float().mean(dim=(2, 3))).to(x.dtype).chunk(2, dim=1)
+        return x * (1 + gamma[..., None, None]) + beta[..., None, None]
+
+
 # --------------------------------------------------------------------------- the network
 
 
@@ -213,6 +231,13 @@ class UNetColorizer(nn.Module):
         dropout: ``Dropout2d`` probability in the bottleneck and decoder stages (0 disables).
         hint_channels: extra input channels concatenated to ``L`` (user colour hints, Zhang et al.
             2017); 0 (the default) builds the plain ``L -> ab`` network, whose weights are unchanged.
+        global_context: hidden width of a global-context branch (0, the default, builds none). The
+            bottleneck map is averaged over the whole image, passed through a 2-layer MLP and used
+            to scale and shift every bottleneck feature (FiLM, Perez et al. 2018), so each pixel's
+            colour can depend on the whole scene, as in the global-feature fusion of Iizuka et al.
+            2016, not only on the ~62 px receptive field of the convolutions. The last layer is
+            zero-initialised: the branch starts as the identity, so a model fine-tuned from a
+            context-free one starts exactly where that one ended.
 
     Input sizes: any ``H, W``; inputs are reflect-padded (bottom/right) to a multiple of
     ``2**(depth-1)`` and the output is cropped back.
@@ -229,6 +254,7 @@ class UNetColorizer(nn.Module):
         num_bins: int = 0,
         dropout: float = 0.0,
         hint_channels: int = 0,
+        global_context: int = 0,
     ) -> None:
         super().__init__()
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
@@ -247,6 +273,7 @@ class UNetColorizer(nn.Module):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout!r} must be a number in [0, 1)")
         hint_channels = _check_int("hint_channels", hint_channels, 0)
+        global_context = _check_int("global_context", global_context, 0)
 
         self._args = dict(
             widths=list(widths), blocks=blocks, norm=norm, act=act, upsample=upsample,
@@ -254,6 +281,8 @@ class UNetColorizer(nn.Module):
         )  # fmt: skip
         if hint_channels:  # only stored when used: configs of hint-free models stay unchanged
             self._args["hint_channels"] = hint_channels
+        if global_context:  # likewise only stored when used
+            self._args["global_context"] = global_context
         #: Extra input channels for user colour hints (0: a plain L -> ab colorizer), see ``forward``.
         self.hint_channels = hint_channels
         self.widths = widths
@@ -274,6 +303,8 @@ class UNetColorizer(nn.Module):
             self.bottleneck = Down(widths[-2], widths[-1], blocks, norm, act, dropout)
         else:
             self.bottleneck = Stage(widths[0], widths[0], blocks, norm, act, dropout)
+        #: Optional global-context branch (see ``global_context``): pooled bottleneck -> FiLM.
+        self.glob = _GlobalContext(widths[-1], global_context) if global_context else None
         # Decoder: dec.0 is the deepest.
         self.dec = nn.ModuleList(
             Up(widths[i + 1], widths[i], blocks, norm, act, upsample, dropout)
@@ -334,6 +365,8 @@ class UNetColorizer(nn.Module):
             x = stage(x)
             skips.append(x)
         x = self.bottleneck(x)
+        if self.glob is not None:
+            x = self.glob(x)
         for up, skip in zip(self.dec, reversed(skips)):
             x = up(x, skip)
         y = self.head(x)[..., :h, :w].float()
