@@ -256,3 +256,41 @@ def test_cli_colorize_with_hints(hint_model_dir, tmp_path, capsys):
     rc = main(["colorize", str(src), "-o", str(tmp_path / "o4.png"), "-m", str(pdir), "--hint", "1,1,#ffffff"])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and "takes no colour hints" in err and err.count("\n") == 0
+
+
+# ------------------------------------------------------------------ the training run
+def test_train_hints_runs_validates_exports_and_resumes(tmp_path):
+    """train_hints on the shared step loop: widened from a plain model, validated with 0 and 10 hints,
+    exported with its hint settings, and resumed to more steps from the last checkpoint."""
+    import json
+
+    from lumachrome.data.synthetic import write_synthetic_folder
+    from lumachrome.models.io import load_model_dir
+    from lumachrome.train.config import RunConfig
+    from lumachrome.train.hints import train_hints
+
+    write_synthetic_folder(tmp_path / "train", 16, size=40, seed=1)
+    write_synthetic_folder(tmp_path / "val", 4, size=40, seed=2)
+    plain = create_model("unet", **TINY)
+    init = save_model_dir(plain, tmp_path / "plain", architecture="unet", args=plain.args, preprocessing={"size": 32})
+
+    def cfg(steps):
+        return RunConfig.from_dict({
+            "data": {"train": [str(tmp_path / "train")], "val": str(tmp_path / "val"), "size": 32,
+                     "val_size": 32, "val_images": 4, "workers": 0},
+            "model": {"architecture": "unet", "args": TINY},
+            "optim": {"lr": 3e-3, "warmup_steps": 0, "ema": 0.9},
+            "train": {"out": str(tmp_path / "run"), "steps": steps, "batch_size": 4, "log_every": 2,
+                      "ckpt_every": 3, "epoch_steps": 3, "progress": False, "device": "cpu", "name": "h"},
+        })
+
+    lines: list[str] = []
+    out = train_hints(cfg(6), str(init), log=lines.append)
+    model, config = load_model_dir(out)
+    assert model.hint_channels == 3 and config["hints"]["init"] == str(init)
+    assert config["training"]["step"] == 6 and set(config["validation"]) >= {"psnr_0", "psnr_10"}
+    metrics = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [3, 6]
+    train_hints(cfg(9), str(init), log=lines.append)
+    assert any("resumed" in x and "at step 6" in x for x in lines)
+    assert load_model_dir(out)[1]["training"]["step"] == 9

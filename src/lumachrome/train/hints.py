@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -137,14 +137,21 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
 
     ``cfg.model.args`` describes the network (``hint_channels`` is set to 3), ``init`` a plain model
     folder to start from (:func:`widen_from`; None: from scratch). The run resumes from the last
-    checkpoint in ``cfg.train.out`` when there is one and ``resume``.
+    checkpoint in ``cfg.train.out`` when there is one and ``resume``. The step loop, progress bar,
+    TensorBoard scalars, Ctrl-C handling and the export are the shared ones of
+    :func:`lumachrome.train.loop.run_steps`; validation (PSNR with 0 and 10 hints) is per epoch.
     """
-    from tqdm.auto import tqdm
-
     from lumachrome.models import create_model
-    from lumachrome.models.io import save_model_dir
-    from lumachrome.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-    from lumachrome.train.loop import load_val_set, make_train_data, resolve_device, seed_everything
+    from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
+    from lumachrome.train.distributed import DistInfo
+    from lumachrome.train.loop import (
+        _summary_writer,
+        load_val_set,
+        make_train_data,
+        resolve_device,
+        run_steps,
+        seed_everything,
+    )
 
     cfg.validate()
     device = resolve_device(cfg.train.device)
@@ -159,12 +166,12 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
     data = make_train_data(cfg, device)
     val = load_val_set(cfg)
     spec = {"architecture": cfg.model.architecture, "args": model.args,
-            "preprocessing": {"size": cfg.data.val_size}, "decoding": {}}
+            "preprocessing": {"size": cfg.data.val_size}, "decoding": {},
+            "extra": {"hints": {"init": init, "p": trainer.p, "zero_share": zero_share,
+                                "patch": [1, trainer.max_patch]}}}
     step = 0
-    try:
-        ckpt = load_checkpoint(run_dir) if resume and find_checkpoint(run_dir) else None
-    except Exception:  # noqa: BLE001 - no checkpoint yet
-        ckpt = None
+    has_ckpt = any((run_dir / "checkpoints").glob("step-*/state.json"))
+    ckpt = load_checkpoint(run_dir) if resume and has_ckpt else None
     if ckpt is not None:
         trainer.load_state(ckpt.model, ckpt.optimizer_state(), ckpt.state.get("scheduler"), ckpt.ema)
         step = ckpt.step
@@ -176,41 +183,28 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
         log(f"resumed from {ckpt.path} at step {step}")
     elif val is not None:
         m = validate_hints(trainer.eval_model, val)
-        log(f"step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        log("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
 
-    def checkpoint() -> Path:
+    def checkpoint(at: int) -> Path:
         extra = {"hint_generator": trainer.hint_generator.get_state().tolist()}
         if data.state is not None:
             extra["data"] = data.state.state_dict()
-        return save_checkpoint(run_dir, step=step, epoch=step // cfg.train.epoch_steps, config=cfg.to_dict(),
+        return save_checkpoint(run_dir, step=at, epoch=at // cfg.train.epoch_steps, config=cfg.to_dict(),
                                model_spec=spec, extra=extra, keep=cfg.train.keep_checkpoints,
                                **trainer.state_for_checkpoint())
 
-    metrics: dict[str, Any] = {}
-    bar = tqdm(total=cfg.train.steps, initial=step, disable=not cfg.train.progress, unit="step", dynamic_ncols=True)
     t0 = time.perf_counter()
-    while step < cfg.train.steps:
-        logs = trainer.step(next(data.batches))
-        step += 1
-        bar.update(1)
-        if step % cfg.train.log_every == 0:
-            bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
-        if step % cfg.train.epoch_steps == 0 or step == cfg.train.steps:
-            if val is not None:
-                metrics = {"step": step, **validate_hints(trainer.eval_model, val)}
-                with open(run_dir / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(metrics) + "\n")
-                log(f"step {step} ({time.perf_counter() - t0:.0f} s): "
-                    + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"))
-        if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
-            checkpoint()
-    bar.close()
-    out = run_dir / "model"
-    save_model_dir(trainer.eval_model.cpu(), out, architecture=cfg.model.architecture, args=model.args,
-                   preprocessing={"size": cfg.data.val_size},
-                   extra={"name": cfg.train.name, "training": {"step": step, "init": init, "config": cfg.to_dict(),
-                                                              "hints": {"p": trainer.p, "zero_share": zero_share,
-                                                                        "patch": [1, trainer.max_patch]}},
-                          **({"validation": metrics} if metrics else {})})
-    log(f"done: model folder {out}")
-    return out
+
+    def end_of_epoch(at: int) -> None:
+        if val is None:
+            return
+        metrics = {"step": at, **validate_hints(trainer.eval_model, val)}
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        log(f"step {at} ({time.perf_counter() - t0:.0f} s): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"))
+
+    run_steps(cfg, data, trainer, step, dist=DistInfo(device=device), writer=_summary_writer(run_dir / "tb"),
+              epoch_steps=cfg.train.epoch_steps, end_of_epoch=end_of_epoch, checkpoint=checkpoint, log=log,
+              run_dir=run_dir, postfix=lambda logs: {"loss": f"{logs['loss']:.4f}", "lr": f"{logs['lr']:.2e}"})
+    return run_dir / "model"
