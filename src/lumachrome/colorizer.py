@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lumachrome.color.lab import lab_to_rgb_np, rgb_to_lab_np
+from lumachrome.color.lab import as_float_image, lab_to_rgb_np, rgb_to_lab_np
 from lumachrome.errors import ConfigError, ImageError, ModelError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,25 +157,6 @@ def working_shape(height: int, width: int, size: int, multiple: int = SIZE_MULTI
 # --------------------------------------------------------------------------------------------
 # full-resolution helpers
 # --------------------------------------------------------------------------------------------
-def _as_float_image(image: np.ndarray) -> np.ndarray:
-    """Validate an input image and return it as float32 in [0, 1] (no copy for float32 input)."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"expected a numpy array, got {type(image).__name__}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise ValueError(f"expected an (H, W) or (H, W, 3) image, got shape {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"expected a non-empty image, got shape {image.shape}")
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1.0 / 255.0)
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) * np.float32(1.0 / 65535.0)
-    if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"expected a float image in [0, 1] (or uint8/uint16), got dtype {image.dtype}")
-    return np.asarray(image, dtype=np.float32)
-
-
 def _lab_of(chunk: np.ndarray) -> np.ndarray:
     """float32 ``(h, w, 3)`` Lab of an RGB ``(h, w, 3)`` or gray ``(h, w)`` sRGB chunk in [0, 1]."""
     if chunk.ndim == 2:
@@ -432,7 +413,7 @@ class Colorizer:
             float32 ``(H, W, 3)`` sRGB in ``[0, 1]`` (``out`` when given) whose ``L`` is the
             input's (up to gamut clipping) and whose ``ab`` is the network's.
         """
-        x = _as_float_image(image)
+        x = as_float_image(image, clip=False)
         height, width = x.shape[:2]
         work = self._check_size(size) if size is not None else self.size
         if out is None:
@@ -469,7 +450,7 @@ class Colorizer:
         """Step 1 of :meth:`colorize_array`: the network's raw ``L`` at the working resolution.
 
         Args:
-            x: float32 ``(H, W)`` or ``(H, W, 3)`` sRGB in ``[0, 1]`` (see :func:`_as_float_image`).
+            x: float32 ``(H, W)`` or ``(H, W, 3)`` sRGB in ``[0, 1]`` (see :func:`~lumachrome.color.lab.as_float_image`).
             size: working resolution (long side); default ``self.size``.
 
         Returns:

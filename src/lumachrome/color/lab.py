@@ -31,6 +31,7 @@ __all__ = [
     "AB_SCALE",
     "L_CENTER",
     "L_SCALE",
+    "as_float_image",
     "denormalize_ab",
     "lab_to_rgb",
     "lab_to_rgb_np",
@@ -315,3 +316,33 @@ def lab_to_rgb_np(lab: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarr
         np.copyto(enc, lin, where=small)
         out[rows] = enc
     return out
+
+
+def as_float_image(image: np.ndarray, name: str = "image", clip: bool = True) -> np.ndarray:
+    """Validate an ``(H, W)`` / ``(H, W, 1)`` / ``(H, W, 3)`` image and return float32 in [0, 1].
+
+    uint8 / uint16 are scaled by their maximum. Floats are taken as [0, 1]: with ``clip`` they are
+    clipped (NaN -> 0, inf -> 0 or 1, a copy); without, a float32 array is returned as it is (no copy,
+    for the full-resolution colorizer path). Errors start with ``name``.
+
+    Raises:
+        TypeError: not a numpy array.  ValueError: wrong shape, empty or unsupported dtype.
+    """
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"{name}: expected an (H, W) or (H, W, 3) image, got shape {image.shape}")
+    if min(image.shape[:2]) < 1:
+        raise ValueError(f"{name}: expected a non-empty image, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) * np.float32(1 / 255)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) * np.float32(1 / 65535)
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{name}: expected a float image in [0, 1] (or uint8/uint16), got dtype {image.dtype}")
+    x = np.asarray(image, dtype=np.float32)
+    if not clip:
+        return x
+    return np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)

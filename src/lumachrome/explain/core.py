@@ -50,7 +50,7 @@ def load_colorizer(colorizer_or_model: Any = "photo", device: str = "auto", size
 
 
 def _load_input(image: Any) -> tuple[np.ndarray, str]:
-    from lumachrome.colorizer import _as_float_image
+    from lumachrome.color.lab import as_float_image
 
     if isinstance(image, (str, os.PathLike)):
         from lumachrome.imageio import load_image
@@ -59,7 +59,7 @@ def _load_input(image: Any) -> tuple[np.ndarray, str]:
     if not isinstance(image, np.ndarray):
         raise ImageError(f"explain: expected an image path or a numpy array, got {type(image).__name__}")
     try:
-        return _as_float_image(image), "array"
+        return as_float_image(image, clip=False), "array"
     except (TypeError, ValueError) as e:
         raise ImageError(f"explain: {e}") from None
 

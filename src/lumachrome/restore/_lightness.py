@@ -11,32 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from lumachrome.color.lab import as_float_image
+
 __all__ = ["as_float_image", "gray_from_lightness", "lightness"]
 
 _Y_FROM_RGB = np.array([0.212671, 0.715160, 0.072169], dtype=np.float32)
 _EPS = 0.008856
 _KAPPA = 7.787
-
-
-def as_float_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Validate an ``(H, W)`` / ``(H, W, 1)`` / ``(H, W, 3)`` image and return float32 in [0, 1].
-
-    uint8 / uint16 are scaled by their maximum; floats are clipped to ``[0, 1]`` (NaN -> 0).
-    """
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy array, got {type(image).__name__}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)) or min(image.shape[:2]) < 1:
-        raise ValueError(f"{name}: expected an (H, W) or (H, W, 3) image, got shape {image.shape}")
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1 / 255)
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) * np.float32(1 / 65535)
-    if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"{name}: expected float in [0, 1], uint8 or uint16, got dtype {image.dtype}")
-    x = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(x, 0.0, 1.0)
 
 
 def _linear(v: np.ndarray) -> np.ndarray:
