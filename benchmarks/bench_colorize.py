@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _shared import resolve_model  # benchmarks/ is on sys.path when run as a script
+
 DEFAULT_SIZES = (0.25, 1.0, 4.0, 12.0, 24.0)
 
 
@@ -152,26 +154,6 @@ def training_throughput(config: dict, batch: int = 16, side: int = 128, steps: i
     for _ in range(steps):
         step()
     return batch * steps / (time.perf_counter() - t0)
-
-
-def resolve_model(name: str | None, tmp: Path) -> tuple[str, str]:
-    """(model argument for Colorizer.load, label for the table)."""
-    from lumachrome.colorizer import available_models
-
-    if name is not None:
-        return name, name
-    if "photo" in available_models():
-        return "photo", "photo (shipped)"
-    import torch
-
-    from lumachrome.models import create_model, save_model_dir
-
-    torch.manual_seed(0)
-    model = create_model("unet_small")
-    folder = tmp / "unet_small_random"
-    save_model_dir(model, folder, architecture="unet", args=model.args, preprocessing={"size": 256},
-                   extra={"name": "unet_small-random"})  # fmt: skip
-    return str(folder), "unet_small, RANDOM INIT (no shipped 'photo' model yet)"
 
 
 def main(argv: list[str] | None = None) -> int:

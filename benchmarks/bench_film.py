@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from _shared import shared_dir  # benchmarks/ is on sys.path when run as a script
 

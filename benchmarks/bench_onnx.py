@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _shared import resolve_model  # benchmarks/ is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 NET_SIZES = (0.25, 1.0, 4.0)
 E2E_SIZES = (0.25, 1.0, 4.0, 12.0, 24.0)
@@ -106,28 +108,6 @@ def run_child(*args: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------ parent
-def resolve_model(name: str | None, tmp: Path) -> tuple[str, str]:
-    from lumachrome.colorizer import available_models
-
-    if name is not None:
-        return name, name
-    if "photo" in available_models():
-        return "photo", "photo (shipped)"
-    import torch
-
-    from lumachrome.models import create_model, save_model_dir
-
-    torch.manual_seed(0)
-    model = create_model("unet", widths=[32, 64, 128, 256], blocks=1)
-    with torch.no_grad():
-        for p in model.head.parameters():
-            p.normal_(0.0, 0.1)
-    folder = tmp / "photo_arch_random"
-    save_model_dir(model, folder, architecture="unet", args=model.args, preprocessing={"size": 128},
-                   extra={"name": "photo-architecture-random"})  # fmt: skip
-    return str(folder), "U-Net widths 32-256, 1 block, size 128, RANDOM INIT (no shipped 'photo' model yet)"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="ONNX Runtime vs eager PyTorch on the CPU.")
     p.add_argument("--model", default=None)

@@ -61,7 +61,7 @@ def main() -> None:
         sync()
     infer_ips = steps * batch / (time.perf_counter() - t)
     name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
-    print(f"| model | device | precision | size | batch | training images/s | inference images/s |")
+    print("| model | device | precision | size | batch | training images/s | inference images/s |")
     print("|---|---|---|---:|---:|---:|---:|")
     print(f"| {a.model} | {name} | {'bf16' if cuda else 'fp32'} | {a.size} | {batch} | {train_ips:.1f} | {infer_ips:.1f} |")
 
