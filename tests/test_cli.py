@@ -290,3 +290,20 @@ def test_models_lists_shipped_models(cli, tmp_path: Path, model_dir: Path, monke
     src = write_photo(tmp_path / "a.png")
     proc = cli("colorize", str(src), "-o", str(tmp_path / "b.png"), "--model", "demo", cwd=tmp_path)
     assert proc.returncode == 0 and (tmp_path / "b.png").is_file()
+
+
+def test_saturation_option(cli, tmp_path: Path) -> None:
+    """--saturation 0 gives a gray result, 2 twice the shipped model's chroma; bad values: one line."""
+    from lumachrome.color.lab import rgb_to_lab_np
+
+    src = write_photo(tmp_path / "in.png", seed=4)
+    chroma = {}
+    for sat in ("0", "1", "2"):
+        dst = tmp_path / f"s{sat}.png"
+        assert cli("colorize", str(src), "-o", str(dst), "--saturation", sat, cwd=tmp_path).returncode == 0
+        lab = rgb_to_lab_np(np.asarray(Image.open(dst).convert("RGB"), np.float32) / 255)
+        chroma[sat] = float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+    assert chroma["0"] < 0.5 < chroma["1"] < chroma["2"]
+    assert chroma["2"] == pytest.approx(2 * chroma["1"], rel=0.1)  # up to 8-bit rounding and gamut clipping
+    proc = cli("colorize", str(src), "-o", str(tmp_path / "bad.png"), "--saturation", "-1", cwd=tmp_path)
+    assert proc.returncode == 2 and "--saturation" in proc.stderr and "Traceback" not in proc.stderr

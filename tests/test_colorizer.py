@@ -206,6 +206,26 @@ def test_temperature_reaches_classification_models() -> None:
     assert stub.t == pytest.approx(0.7)
 
 
+def test_saturation_scales_ab_and_flip_averages_the_mirror_prediction() -> None:
+    L = torch.linspace(0, 100, 2 * 16 * 24).view(2, 1, 16, 24)
+    plain = Colorizer(RampAB(), {}, "cpu")
+    base = plain.predict_ab_batch(L)
+    assert plain.saturation == 1.0 and not plain.flip
+    torch.testing.assert_close(Colorizer(RampAB(), {}, "cpu", saturation=1.5).predict_ab_batch(L), 1.5 * base)
+    assert Colorizer(RampAB(), {}, "cpu", saturation=0).predict_ab_batch(L).abs().max() == 0
+    from_config = Colorizer(RampAB(), {"decoding": {"saturation": 1.25, "flip": True}}, "cpu")
+    assert from_config.saturation == 1.25 and from_config.flip
+    assert Colorizer(RampAB(), {"decoding": {"saturation": 1.25}}, "cpu", saturation=1.0).saturation == 1.0
+    # RampAB's a ramps along x: the mirror image's prediction, mirrored back, has a ramping the other
+    # way, so their mean cancels a exactly; b (along y) is unchanged.
+    flipped = Colorizer(RampAB(), {}, "cpu", flip=True).predict_ab_batch(L)
+    torch.testing.assert_close(flipped[:, 0], torch.zeros_like(flipped[:, 0]))
+    torch.testing.assert_close(flipped[:, 1], base[:, 1])
+    for bad in (-0.1, 5, "x"):
+        with pytest.raises(ConfigError, match="saturation"):
+            Colorizer(RampAB(), {}, "cpu", saturation=bad)
+
+
 # ------------------------------------------------------------------------------------ files
 def test_colorize_file_png_rgba_keeps_alpha(tiny: Colorizer, tmp_path: Path) -> None:
     g = (gray_gradient(40, 50) * 255).astype(np.uint8)

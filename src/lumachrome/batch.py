@@ -799,6 +799,7 @@ def run_archive(
     backend: str = "torch",
     device: str = "auto",
     size: int | None = None,
+    saturation: float | None = None,
     ext: str | None = None,
     manifest: str | os.PathLike[str] | None = None,
     batch_size: int | None = None,
@@ -835,7 +836,7 @@ def run_archive(
 
     group = _Group(rank, world)
     try:
-        colorizer = Colorizer.load(model, device=device, size=size, backend=backend)
+        colorizer = Colorizer.load(model, device=device, size=size, backend=backend, saturation=saturation)
         try:
             import cv2
 

@@ -234,6 +234,10 @@ def colorize(
     backend: str = typer.Option(
         "torch", "--backend", help="Network runtime: torch (eager PyTorch) or onnx (ONNX Runtime: the network ~3x faster on CPU)."
     ),
+    saturation: Optional[float] = typer.Option(
+        None, "--saturation", min=0.0, max=4.0, help="Chroma gain: 1 = the model's colour (default: the model's "
+        "setting), 0 = gray, 1.3 = 30% more colourful. Hints keep their exact colour.",
+    ),
     archive: bool = typer.Option(
         False,
         "--archive",
@@ -301,7 +305,7 @@ def colorize(
     if is_translate_model(model):  # sketch / nir / thermal: image-to-image models (lumachrome.translate)
         others = {"--restore": restore, "--reference": reference, "--palette": palette, "--before-after": before_after,
                   "--video": video, "--archive": archive or manifest is not None, "--hint": hint,
-                  "--backend onnx": backend != "torch"}  # fmt: skip
+                  "--backend onnx": backend != "torch", "--saturation": saturation is not None}  # fmt: skip
         bad = [k for k, v in others.items() if v]
         if bad:
             raise typer.BadParameter(f"{', '.join(bad)}: not available with translation model {model!r}", param_hint="--model")
@@ -326,14 +330,16 @@ def colorize(
         restorer = Restorer(PrepareOptions(levels=False, defects=False, denoise=False, contrast=0.0))
     if video:
         return _colorize_film(
-            inputs, output, model=model, size=size, device=device, backend=backend, ext=ext, overwrite=overwrite,
+            inputs, output, model=model, size=size, device=device, backend=backend, saturation=saturation, ext=ext,
+            overwrite=overwrite,
             quality=quality, quiet=quiet, restorer=restorer, correction=correction, temporal=temporal,
             max_frames=max_frames,
         )  # fmt: skip
     if archive or manifest is not None or _torchrun_world_size() > 1:
         return _colorize_archive(
             inputs, output, model=model, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
-            quiet=quiet, backend=backend, manifest=manifest, batch_size=batch_size, workers=workers,
+            quiet=quiet, backend=backend, saturation=saturation, manifest=manifest, batch_size=batch_size,
+            workers=workers,
         )  # fmt: skip
 
     plan = plan_outputs(inputs, output, ext)
@@ -348,7 +354,7 @@ def colorize(
             print(f"nothing to do: {skipped} output(s) already exist")
         return 1 if failed else 0
 
-    colorizer = Colorizer.load(model, device=device, size=size, backend=backend)
+    colorizer = Colorizer.load(model, device=device, size=size, backend=backend, saturation=saturation)
     if hints and not colorizer.accepts_hints:
         raise ConfigError(f"--hint: model {model!r} takes no colour hints (use --model photo-hints)")
 
@@ -558,6 +564,12 @@ def evaluate(
     pack: Optional[Path] = typer.Option(
         None, "--pack", help="Paired domain pack: score an image-to-image (translate) model on it instead of --data."
     ),
+    saturation: Optional[float] = typer.Option(
+        None, "--saturation", min=0.0, max=4.0, help="Chroma gain to score (default: the model's setting, as colorize)."
+    ),
+    flip: Optional[bool] = typer.Option(
+        None, "--flip/--no-flip", help="Test-time flip averaging on/off (default: the model's setting, as colorize)."
+    ),
 ) -> int:
     """Score a model on a folder of colour photos, next to the gray baseline (ab = 0);
     or an image-to-image model on a paired domain pack (--pack), next to the input itself."""
@@ -569,13 +581,16 @@ def evaluate(
     if pack is not None:
         from lumachrome.evaluate_translate import evaluate_translate
 
+        if saturation is not None or flip is not None:
+            raise typer.BadParameter("--saturation/--flip are for colorizers (--data), not --pack", param_hint="--pack")
+
         results = evaluate_translate(model, pack, size=size, batch_size=batch_size, limit=limit, device=device)
     else:
         from lumachrome.colorizer import Colorizer
         from lumachrome.evaluate import evaluate as run_evaluation
         from lumachrome.evaluate import gray_predictor
 
-        colorizer = Colorizer.load(model, device=device)
+        colorizer = Colorizer.load(model, device=device, saturation=saturation, flip=flip)
         progress = _stderr_is_tty()
         common = dict(size=size or 256, batch_size=batch_size, limit=limit, progress=progress)
         results = {
@@ -844,7 +859,8 @@ def _colorize_film(inputs: list[str], output: Path | None, **o: Any) -> int:
         raise LumachromeError(f"{output}: output folder is not empty (use --overwrite to replace its frames)")
     if output.resolve() == src.resolve():
         raise LumachromeError(f"{output}: refusing to write over the input")
-    colorizer = Colorizer.load(o["model"], device=o["device"], size=o["size"], backend=o["backend"])
+    colorizer = Colorizer.load(o["model"], device=o["device"], size=o["size"], backend=o["backend"],
+                               saturation=o["saturation"])
     writer = FrameWriter(output, fps=frames.fps, ext=ext, quality=o["quality"])
     smoother = TemporalSmoother() if o["temporal"] else False
     show = not o["quiet"] and _stderr_is_tty()

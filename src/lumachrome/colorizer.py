@@ -207,6 +207,10 @@ class Colorizer:
             or 256.
         temperature: annealed-mean temperature for classification models (default
             ``config["decoding"]["temperature"]``; ignored by regression models).
+        saturation: chroma gain, ``ab`` is multiplied by it (1 leaves the network's colour, 0 gives
+            gray, 1.3 is 30% more colourful); default ``config["decoding"]["saturation"]`` or 1.
+        flip: test-time flip averaging: the mean of the predictions for the image and its mirror
+            image (twice the network cost); default ``config["decoding"]["flip"]`` or False.
     """
 
     #: ``"torch"`` or ``"onnx"`` (set by :meth:`load`).
@@ -222,6 +226,8 @@ class Colorizer:
         *,
         size: int | None = None,
         temperature: float | None = None,
+        saturation: float | None = None,
+        flip: bool | None = None,
     ) -> None:
         self.config: dict[str, Any] = dict(config or {})
         self.device = resolve_device(device)
@@ -238,6 +244,19 @@ class Colorizer:
         if temperature is not None and not float(temperature) > 0:
             raise ConfigError(f"temperature must be > 0, got {temperature}")
         self.temperature = None if temperature is None else float(temperature)
+        decoding = self.config.get("decoding") or {}
+        if saturation is None:
+            saturation = decoding.get("saturation", 1.0)
+        try:
+            saturation = float(saturation)
+        except (TypeError, ValueError):
+            raise ConfigError(f"saturation must be a number, got {saturation!r}") from None
+        if not 0 <= saturation <= 4:
+            raise ConfigError(f"saturation must be in [0, 4] (1 = the network's colour), got {saturation}")
+        #: Chroma gain applied to every prediction (see the class docstring).
+        self.saturation = saturation
+        #: Test-time flip averaging (see the class docstring).
+        self.flip = bool(decoding.get("flip", False) if flip is None else flip)
         self.name: str = str(self.config.get("name") or "model")
         #: Hint input channels of the network (3 for hint models, see :mod:`lumachrome.hints`; 0: none).
         self.hint_channels = int(getattr(model, "hint_channels", 0) or 0)
@@ -257,6 +276,8 @@ class Colorizer:
         temperature: float | None = None,
         backend: str = "torch",
         threads: int | None = None,
+        saturation: float | None = None,
+        flip: bool | None = None,
     ) -> "Colorizer":
         """Load a shipped model (``lumachrome/weights/<name>/``) or a model folder.
 
@@ -268,7 +289,7 @@ class Colorizer:
         Raises:
             ModelError: unknown name / not a model folder / weights that do not match the config /
                 a stale ``model.onnx``.
-            ConfigError: a bad ``device``, ``size``, ``temperature`` or ``backend``.
+            ConfigError: a bad ``device``, ``size``, ``temperature``, ``saturation`` or ``backend``.
         """
         from lumachrome.models.io import load_model_dir
 
@@ -284,7 +305,7 @@ class Colorizer:
         model, config = load_model_dir(folder, device=str(dev))
         config = dict(config)
         config.setdefault("name", folder.name)
-        col = cls(model, config, dev, size=size, temperature=temperature)
+        col = cls(model, config, dev, size=size, temperature=temperature, saturation=saturation, flip=flip)
         if backend == "onnx":
             from lumachrome.onnx_export import OnnxNetwork
 
@@ -321,7 +342,8 @@ class Colorizer:
                 None = no hints.
 
         Returns:
-            ``(B, 2, H, W)`` float32 raw ``ab`` on ``L``'s device. Runs without gradients, on
+            ``(B, 2, H, W)`` float32 raw ``ab`` on ``L``'s device (flip-averaged and times
+            :attr:`saturation` when those are set). Runs without gradients, on
             ``self.device``, under bf16 autocast on CUDA.
         """
         if not isinstance(L, torch.Tensor) or L.dim() != 4 or L.shape[1] != 1:
@@ -333,8 +355,17 @@ class Colorizer:
                 raise ValueError(f"predict_ab_batch: expected hints of shape "
                                  f"{(L.shape[0], self.hint_channels) + tuple(L.shape[-2:])}, got {tuple(hints.shape)}")
             hints = hints.to(self.device, dtype=torch.float32).contiguous(memory_format=torch.channels_last)
+        ab = self._network(L, hints)
+        if self.flip:  # test-time augmentation: average with the prediction for the mirror image
+            ab = 0.5 * (ab + self._network(L.flip(-1), None if hints is None else hints.flip(-1)).flip(-1))
+        if self.saturation != 1.0:
+            ab = ab * self.saturation
+        return ab.contiguous()
+
+    def _network(self, L: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor:
+        """One pass of the network (torch or ONNX Runtime): float32 raw ab on ``L``'s device."""
         if self.onnx is not None:  # ONNX Runtime: numpy in, numpy out (CPU arrays)
-            L_np = L.detach().to("cpu", dtype=torch.float32).numpy()
+            L_np = L.detach().to("cpu", dtype=torch.float32).contiguous().numpy()
             return torch.from_numpy(self.onnx(L_np, temperature=self.temperature)).to(L.device)
         x = L.to(self.device, dtype=torch.float32, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -343,7 +374,7 @@ class Colorizer:
                     ab = self._forward(x, hints)
             else:
                 ab = self._forward(x, hints)
-        return ab.float().to(L.device).contiguous()
+        return ab.float().to(L.device)
 
     def _check_hint_support(self) -> None:
         if not self.accepts_hints:
