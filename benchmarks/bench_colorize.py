@@ -113,7 +113,8 @@ def network_cost(model_dir: str, size: int) -> dict:
 
     col = Colorizer.load(model_dir, device="cpu")
     hs, ws = working_shape(2000, 3000, col.size if size is None else size, col.multiple)
-    flops = count_flops(col.model, hs, ws)
+    passes = 2 if col.flip else 1  # test-time flip averaging runs the network twice
+    flops = passes * count_flops(col.model, hs, ws)
     L = torch.rand(1, 1, hs, ws) * 100
     col.predict_ab_batch(L)
     times = []
@@ -121,7 +122,7 @@ def network_cost(model_dir: str, size: int) -> dict:
         t0 = time.perf_counter()
         col.predict_ab_batch(L)
         times.append(time.perf_counter() - t0)
-    return {"shape": (hs, ws), "gflops": flops / 1e9, "forward_s": min(times), "config": col.config}
+    return {"shape": (hs, ws), "gflops": flops / 1e9, "forward_s": min(times), "config": col.config, "passes": passes}
 
 
 def training_throughput(config: dict, batch: int = 16, side: int = 128, steps: int = 5) -> float:
@@ -178,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# Colorize benchmark: {label}")
         print()
         print(f"CPU threads: {torch.get_num_threads()} (os.cpu_count() = {os.cpu_count()}), torch {torch.__version__}")
-        print(f"network at the working resolution {ws}x{hs} (3:2 photo): {net['gflops']:.2f} GFLOPs, "
-              f"{net['forward_s'] * 1000:.0f} ms per forward pass")  # fmt: skip
+        flip = " (2 passes: test-time flip averaging)" if net["passes"] == 2 else ""
+        print(f"network at the working resolution {ws}x{hs} (3:2 photo): {net['gflops']:.2f} GFLOPs{flip}, "
+              f"{net['forward_s'] * 1000:.0f} ms per prediction")  # fmt: skip
         print()
         print("| MP | image | JPEG MB | seconds (decode+infer+encode) | peak RSS MB | +RSS MB |")
         print("|---:|---|---:|---:|---:|---:|")

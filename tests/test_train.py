@@ -88,6 +88,14 @@ def test_train_run_writes_everything_and_export_reloads(folders, tmp_path):
     model2, _ = load_model_dir(run / "model")
     with torch.no_grad():
         assert torch.equal(model.predict_ab(L), model2.predict_ab(L))
+    # A tuned decoding stored at export becomes the model's default in colorize / evaluate.
+    from lumachrome.cli import main
+    from lumachrome.colorizer import Colorizer
+
+    assert main(["export", str(run), "-o", str(tmp_path / "tuned"), "--saturation", "1.3", "--flip"]) == 0
+    col = Colorizer.load(tmp_path / "tuned", device="cpu")
+    assert col.saturation == 1.3 and col.flip
+    assert Colorizer.load(run / "model", device="cpu").saturation == 1.0
 
 
 def test_resume_matches_uninterrupted_run(folders, tmp_path):

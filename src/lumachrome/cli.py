@@ -637,6 +637,12 @@ def export(
         "safetensors", "--format", help="safetensors (a model folder) or onnx (also MODEL/model.onnx, opset 17)."
     ),
     opset: int = typer.Option(17, "--opset", min=13, help="ONNX opset (--format onnx)."),
+    saturation: Optional[float] = typer.Option(
+        None, "--saturation", min=0.0, max=4.0, help="Store this chroma gain as the model's default (decoding.saturation)."
+    ),
+    flip: Optional[bool] = typer.Option(
+        None, "--flip/--no-flip", help="Store test-time flip averaging on/off as the model's default (decoding.flip)."
+    ),
 ) -> int:
     """Export a training checkpoint to a model folder (config.json, model.safetensors, README.md),
     and/or a model folder's network to ONNX (model.onnx, for colorize --backend onnx)."""
@@ -654,6 +660,10 @@ def export(
     if fmt == "onnx" and is_model:
         from lumachrome.onnx_export import export_onnx
 
+        if saturation is not None or flip is not None:
+            raise typer.BadParameter("--saturation/--flip are stored when exporting a checkpoint, not a model folder",
+                                     param_hint="--saturation")
+
         if output is not None and output.suffix.lower() != ".onnx":
             raise typer.BadParameter(f"{output}: for a model folder, -o is the .onnx file to write", param_hint="-o")
         target = export_onnx(text if not checkpoint.exists() else checkpoint, output, opset=opset)
@@ -663,7 +673,8 @@ def export(
         raise typer.BadParameter("the model folder to write is required for a checkpoint", param_hint="-o")
     from lumachrome.train.export import export_checkpoint
 
-    out = export_checkpoint(checkpoint, output, name=name)
+    decoding = {k: v for k, v in (("saturation", saturation), ("flip", flip)) if v is not None}
+    out = export_checkpoint(checkpoint, output, name=name, decoding=decoding)
     print(f"model written to {out} (use it with --model {out})")
     if fmt == "onnx":
         from lumachrome.onnx_export import export_onnx

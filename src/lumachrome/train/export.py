@@ -63,8 +63,13 @@ def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None,
     return "\n".join(lines) + "\n"
 
 
-def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = None, use_ema: bool = True) -> Path:
-    """Export the (EMA) weights of a checkpoint (folder, run folder or ``checkpoints/``) to ``out_dir``."""
+def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = None, use_ema: bool = True,
+                      decoding: dict[str, Any] | None = None) -> Path:
+    """Export the (EMA) weights of a checkpoint (folder, run folder or ``checkpoints/``) to ``out_dir``.
+
+    ``decoding`` entries (e.g. ``{"saturation": 1.3}``, see :class:`lumachrome.colorizer.Colorizer`)
+    are merged into the run's own ``decoding`` settings in ``config.json``.
+    """
     c = load_checkpoint(ckpt)
     spec = c.state.get("model")
     if not spec or "architecture" not in spec:
@@ -90,6 +95,7 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     if metrics:
         extra["validation"] = metrics
     save_model_dir(model, out_dir, architecture=spec["architecture"], args=spec["args"],
-                   preprocessing=spec.get("preprocessing", {"size": 256}), decoding=spec.get("decoding") or None,
+                   preprocessing=spec.get("preprocessing", {"size": 256}),
+                   decoding={**(spec.get("decoding") or {}), **(decoding or {})} or None,
                    card=card, extra=extra)
     return Path(out_dir)
