@@ -104,6 +104,23 @@ def test_ablation_changes_the_output_and_leaves_no_hook_behind(image) -> None:
         net.run(L, ablate="skip:enc.7")
 
 
+def test_global_context_ablation_switches_the_branch_off(image) -> None:
+    torch.manual_seed(0)
+    model = _randomize(create_model("unet", widths=[8, 16, 32], blocks=1, global_context=8), 0, 0.05)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.glob.mlp[2].weight, std=0.5)
+    net = Network(model)
+    assert net.ablations() == ["skip:enc.0", "skip:enc.1", "bottleneck", "glob"]
+    col = colorizer(model)
+    L = torch.from_numpy(col.network_input(image))[None, None]
+    plain = create_model("unet", widths=[8, 16, 32], blocks=1).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("glob.")})
+    with torch.no_grad():
+        # switched off, the model is its trunk without the branch
+        torch.testing.assert_close(net.run(L, ablate="glob").ab, plain(L))
+        assert (net.run(L).ab - plain(L)).abs().max() > 1e-3
+
+
 def test_mean_ablation_keeps_the_channel_means() -> None:
     net = Network(tiny_regression())
     L = torch.rand(1, 1, 32, 32) * 100

@@ -104,8 +104,10 @@ class Network:
         return [(f"enc.{i}", f"dec.{n - 1 - i}") for i in range(len(self.model.enc)) if n - 1 - i >= 0]
 
     def ablations(self) -> list[str]:
-        """What can be switched off: every skip connection (``skip:enc.i``) and ``bottleneck``."""
-        return [f"skip:{s}" for s, _ in self.skips()] + (["bottleneck"] if len(self.model.dec) else [])
+        """What can be switched off: every skip connection (``skip:enc.i``), ``bottleneck`` and, for
+        models with a global-context branch, ``glob`` (the branch made the identity: no scene context)."""
+        names = [f"skip:{s}" for s, _ in self.skips()] + (["bottleneck"] if len(self.model.dec) else [])
+        return names + (["glob"] if getattr(self.model, "glob", None) is not None else [])
 
     def default_layers(self) -> list[str]:
         """Layers whose feature maps the report shows: first encoder stage, bottleneck, first and last decoder stage."""
@@ -166,6 +168,8 @@ class Network:
             if ablate is not None:
                 if ablate == "bottleneck":
                     handles.append(self._modules["bottleneck"].register_forward_hook(lambda _m, _i, out: off(out)))
+                elif ablate == "glob" and "glob" in self.ablations():  # FiLM off: its output is its input
+                    handles.append(self._modules["glob"].register_forward_hook(lambda _m, args, _out: args[0]))
                 elif ablate.startswith("skip:"):
                     receiver = dict(self.skips()).get(ablate[5:])
                     if receiver is None:

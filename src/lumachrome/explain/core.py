@@ -326,7 +326,7 @@ def explain_image(
         d = ab_off - ab_work
         chroma = float(np.hypot(ab_off[..., 0], ab_off[..., 1]).mean())
         abl_rows.append({
-            "name": name, "label": name.replace("skip:", "skip "), "ab": ab_off,
+            "name": name, "label": "global context" if name == "glob" else name.replace("skip:", "skip "), "ab": ab_off,
             "delta": float(np.hypot(d[..., 0], d[..., 1]).mean()),
             "chroma_change": (chroma - base_chroma) / base_chroma if base_chroma > 1e-6 else 0.0,
         })  # fmt: skip
