@@ -2,6 +2,7 @@
 #   make run    - colorize a few sample photos (out/colorized/, out/comparison.png)
 #   make test   - run the test suite and execute the notebooks (notebooks/*.ipynb, through nbmake)
 #   make bench  - run the benchmarks (Markdown tables on stdout)
+#   make photo-model - re-create the shipped `photo` model from ../shared/data (about 2.5 hours on 2 CPU cores)
 #   make clean  - remove outputs and caches (keeps .venv; `make distclean` removes it too)
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lumachrome-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup browser run test bench clean distclean
+.PHONY: all setup browser run test bench photo-model clean distclean
 
 all: run
 
@@ -46,6 +47,21 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# The shipped `photo` model (its card: src/lumachrome/weights/photo/README.md; docs/photo-model.md):
+# stage 1 trains the plain U-Net from scratch, stage 2 adds the global-context branch and fine-tunes
+# it at the inference scale, and the export stores the chroma gain chosen on half of photos/val.
+# Each stage resumes if interrupted (re-run make photo-model); a finished stage is skipped.
+SHARED ?= ../shared/data
+photo-model: $(STAMP)
+	test -f .packs/photos96.safetensors || $(VENV)/bin/lumachrome data pack $(SHARED)/photos/train $(SHARED)/photos/extra \
+	  -o .packs/photos96.safetensors --size 96
+	test -f runs/photo-cpu/model/model.safetensors || OMP_NUM_THREADS=1 $(VENV)/bin/lumachrome train \
+	  --config src/lumachrome/configs/photo-cpu.yaml $$(test -d runs/photo-cpu/checkpoints && echo --resume runs/photo-cpu)
+	test -f runs/photo-global/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
+	  --config src/lumachrome/configs/photo-global-cpu.yaml $$(test -d runs/photo-global/checkpoints && echo --resume runs/photo-global)
+	$(VENV)/bin/lumachrome export runs/photo-global -o runs/photo-release --name photo --saturation 1.3
+	@echo "compare, then copy: lumachrome evaluate --model runs/photo-release --data $(SHARED)/photos/val"
 
 clean:
 	rm -rf out build dist .pytest_cache

@@ -24,7 +24,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64, help="training crop side")
     ap.add_argument("--pack", default=".packs/photos96.safetensors")
     ap.add_argument("--val", default="../shared/data/photos/val")
-    ap.add_argument("--init", default="src/lumachrome/weights/photo", help="plain model folder to start from")
+    ap.add_argument("--init", default="runs/photo-cpu/model",
+                    help="plain model folder to start from (photo-hints: the v1 photo model, stage 1 of make photo-model)")
     ap.add_argument("--zero-share", type=float, default=0.2, help="share of training images without hints")
     ap.add_argument("--out", default="runs/photo-hints")
     ap.add_argument("--epoch-steps", type=int, default=200, help="validate every N steps")
