@@ -224,7 +224,9 @@ def explain_image(
     stages = net.decoder_stages()
     main = net.run(L_t, list(dict.fromkeys(stages + layers)))
     ab_work = main.ab[0].permute(1, 2, 0).cpu().numpy()
-    rgb_full = col.join_ab(x, ab_work)
+    # colorized.png is what `colorize` writes: with the model's chroma gain (decoding.saturation);
+    # the figures below explain the network's own output, before that gain.
+    rgb_full = col.join_ab(x, ab_work * np.float32(col.saturation) if col.saturation != 1 else ab_work)
     from lumachrome.imageio import save_image
 
     save_image(out / "colorized.png", rgb_full)
@@ -354,13 +356,16 @@ def explain_image(
                    + (f", cached at {probes.cache_path}" if probes.cache_path else "")
                    + ("; " + "; ".join(probes.notes) if probes.notes else "")),
         ("ablation", f"mode '{ablation_mode}'"),
-        ("full-resolution output", "colorized.png"),
+        ("full-resolution output", "colorized.png"
+                                   + (f" (with the model's chroma gain x{col.saturation:g}; the figures show the "
+                                      "network's output before it)" if col.saturation != 1 else "")),
         ("time", ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())),
     ]
     data = {
         "image": {"source": source, "width": W, "height": H, "colour_input": has_colour},
         "model": {"name": col.name, "head": net.head_type, "depth": net.depth, "parameters": params,
-                  "working_size": [ws, hs], "num_bins": net.num_bins, "temperature": net.temperature},
+                  "working_size": [ws, hs], "num_bins": net.num_bins, "temperature": net.temperature,
+                  "saturation": col.saturation},
         "layers": [{"name": r["name"], "shape": list(r["shape"]), "top_channels": [[c, m] for c, m, _ in r["maps"]]}
                    for r in layer_rows],
         "numbers": _nan_to_none(numbers),
