@@ -96,6 +96,21 @@ def test_upload_then_colorize_with_options(server):
     assert lab[:, :, 2].mean() > 5  # pulled toward the orange reference (b > 0)
 
 
+def test_colour_amount_scales_the_chroma(server):
+    status, up = post_form(server.url + "/api/upload", files={"file": ("g.png", _png(96, 128))})
+    assert status == 200
+    chroma = {}
+    for colour in ("0", "1", "2"):
+        status, res = post_form(server.url + "/api/colorize", {"id": up["id"], "model": "photo", "colour": colour})
+        assert status == 200, res
+        lab = rgb_to_lab_np(_decode(get(server.url + res["result"])[1]))
+        chroma[colour] = float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+    assert chroma["0"] < 0.5 < chroma["1"] < chroma["2"]
+    assert chroma["2"] == pytest.approx(2 * chroma["1"], rel=0.15)  # 8-bit rounding and gamut clipping
+    status, body = post_form(server.url + "/api/colorize", {"id": up["id"], "colour": "9"})
+    assert status == 400 and "colour must be in" in body["error"]
+
+
 @pytest.mark.skipif("photo-hints" not in available_models(), reason="needs the shipped photo-hints model")
 def test_a_hint_changes_the_colour_where_it_was_placed(server):
     status, up = post_form(server.url + "/api/upload", files={"file": ("g.png", _png(96, 128))})

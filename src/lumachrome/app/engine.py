@@ -302,9 +302,14 @@ class Engine:
         palette: bytes | None = None,
         transfer: str | None = None,
         strength: float = 1.0,
+        colour: float = 1.0,
         explain: bool = False,
     ) -> dict[str, Any]:
-        """Run one job on a stored upload; returns the result's URLs and what was done."""
+        """Run one job on a stored upload; returns the result's URLs and what was done.
+
+        ``colour`` multiplies the colorizer's chroma (1: the model's own, 0: gray), after any
+        reference/palette correction and before hints are pinned; translation models ignore it.
+        """
         folder = self._upload_dir(upload_id)
         meta = json.loads((folder / "upload.json").read_text())
         name = model or self.default_model()
@@ -319,6 +324,8 @@ class Engine:
             raise ConfigError(f"model {name!r} ({infos[name]['kind']}) takes no colour hints")
         if not 0.0 <= strength <= 1.0:
             raise ConfigError(f"strength must be in [0, 1], got {strength}")
+        if not 0.0 <= colour <= 3.0:
+            raise ConfigError(f"colour must be in [0, 3] (1 = the model's colour), got {colour}")
         bad = [s for s in restore_skip if s not in RESTORE_STEPS]
         if bad:
             raise ConfigError(f"restore: unknown step(s) {', '.join(bad)} (use {', '.join(RESTORE_STEPS)})")
@@ -351,6 +358,8 @@ class Engine:
                 rgb = _translate(runner, x)
             else:
                 correction = self._correction(out, reference, palette, transfer, strength)
+                if colour != 1.0:
+                    correction = _scaled(correction, colour)
                 rgb = runner.colorize_array(x, ab_transform=correction, hints=list(hints) or None, out=None)
             rgb = np.clip(rgb, 0.0, 1.0)
             from lumachrome.imageio import save_image
@@ -432,6 +441,16 @@ class Engine:
     def close(self) -> None:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _scaled(correction: Any, factor: float):
+    """An ``ab_transform`` that applies ``correction`` (or nothing) and then multiplies ab by ``factor``."""
+    f = np.float32(factor)
+
+    def transform(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        return (correction(L, ab) if correction is not None else ab) * f
+
+    return transform
 
 
 def _has_translate() -> bool:

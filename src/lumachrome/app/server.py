@@ -14,7 +14,7 @@ Routes::
     GET  /api/models             {"models": [...], "default": name, "limits": {...}}
     POST /api/upload             multipart "file" -> {"id", "width", "height", "preview", ...}
     POST /api/colorize           multipart: "file" or "id", "model", "hints", "restore", "restore_skip",
-                                 "reference" (file), "palette" (file), "transfer", "strength", "explain"
+                                 "reference" (file), "palette" (file), "transfer", "strength", "colour", "explain"
                                  -> {"result" (full-resolution PNG), "preview", "input_preview", ...}
     GET  /files/<id>/<name>      stored previews, results and explain pages
 
@@ -166,10 +166,11 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
         try:
             hints = parse_hints_field(form.get("hints") if isinstance(form.get("hints"), str) else None)
             strength = float(form.get("strength") or 1.0)
+            colour = float(form.get("colour") or 1.0)
         except LumachromeError as e:
             return error(400, str(e))
         except ValueError:
-            return error(400, f"strength must be a number, got {form.get('strength')!r}")
+            return error(400, f"strength and colour must be numbers, got {form.get('strength')!r}, {form.get('colour')!r}")
         upload_id = form.get("id") if isinstance(form.get("id"), str) else None
         data, name = await file_bytes(form, "file")
         if data is not None:  # one-shot API use: upload and colorize in one request
@@ -187,7 +188,7 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
         return await run(
             eng.colorize, upload_id, model=(form.get("model") or None), hints=hints,
             restore=_truthy(form.get("restore")), restore_skip=skip, reference=reference, palette=palette,
-            transfer=(form.get("transfer") or None), strength=strength, explain=_truthy(form.get("explain")),
+            transfer=(form.get("transfer") or None), strength=strength, colour=colour, explain=_truthy(form.get("explain")),
         )
 
     @app.get("/files/{uid}/{name:path}")

@@ -125,6 +125,7 @@ async function run() {
   if ($("palette").files[0]) fd.append("palette", $("palette").files[0]);
   fd.append("transfer", $("transfer").value);
   fd.append("strength", $("strength").value);
+  fd.append("colour", $("colour").value);
   fd.append("explain", $("explain").checked ? "1" : "0");
   $("run").disabled = true;
   status("Colorizing ...");
@@ -185,6 +186,7 @@ function init() {
   $("slider").addEventListener("input", setSlider);
   $("model").addEventListener("change", updateModelNote);
   $("strength").addEventListener("input", () => { $("strength-out").textContent = $("strength").value; });
+  $("colour").addEventListener("input", () => { $("colour-out").textContent = $("colour").value; });
   loadModels().catch((e) => status(e.message, true));
 }
 
