@@ -283,9 +283,13 @@ def test_regime_smoke_run_export_resume_evaluate(packs, tmp_path, regime, arch, 
     assert g_sd.keys() == model.state_dict().keys()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in g_sd.items())
     runner = CliRunner()
-    res = runner.invoke(app, ["export", str(out), "-o", str(tmp_path / "exported")])
+    res = runner.invoke(app, ["export", str(out), "-o", str(tmp_path / "exported"), "--inference", "tile=128",
+                              "--inference", "scale=short_side"])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "exported" / "config.json").read_text())["task"] == "translate"
+    exported = json.loads((tmp_path / "exported" / "config.json").read_text())
+    assert exported["task"] == "translate" and exported["inference"] == {"tile": 128, "scale": "short_side"}
+    res = runner.invoke(app, ["export", str(out), "-o", str(tmp_path / "bad"), "--inference", "tile"])
+    assert res.exit_code == 2 and "KEY=VALUE" in res.output and not (tmp_path / "bad").exists()
 
     # Resume to a longer run: continues from step 3 with the same networks.
     assert train_main(["--resume", str(out), "--train.steps", "4", "--train.progress", "false"]) == 0

@@ -643,6 +643,10 @@ def export(
     flip: Optional[bool] = typer.Option(
         None, "--flip/--no-flip", help="Store test-time flip averaging on/off as the model's default (decoding.flip)."
     ),
+    inference: Optional[List[str]] = typer.Option(
+        None, "--inference", metavar="KEY=VALUE", help="Image-to-image models: store an inference setting "
+        "(config.json 'inference'; VALUE is JSON or a bare word: tile=128, scale=short_side); repeat for several.",
+    ),
 ) -> int:
     """Export a training checkpoint to a model folder (config.json, model.safetensors, README.md),
     and/or a model folder's network to ONNX (model.onnx, for colorize --backend onnx)."""
@@ -660,9 +664,9 @@ def export(
     if fmt == "onnx" and is_model:
         from lumachrome.onnx_export import export_onnx
 
-        if saturation is not None or flip is not None:
-            raise typer.BadParameter("--saturation/--flip are stored when exporting a checkpoint, not a model folder",
-                                     param_hint="--saturation")
+        if saturation is not None or flip is not None or inference:
+            raise typer.BadParameter("--saturation/--flip/--inference are stored when exporting a checkpoint, "
+                                     "not a model folder", param_hint="--saturation")
 
         if output is not None and output.suffix.lower() != ".onnx":
             raise typer.BadParameter(f"{output}: for a model folder, -o is the .onnx file to write", param_hint="-o")
@@ -674,7 +678,16 @@ def export(
     from lumachrome.train.export import export_checkpoint
 
     decoding = {k: v for k, v in (("saturation", saturation), ("flip", flip)) if v is not None}
-    out = export_checkpoint(checkpoint, output, name=name, decoding=decoding)
+    settings: dict[str, Any] = {}
+    for item in inference or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--inference")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except ValueError:
+            settings[key.strip()] = value  # a bare word is a string: scale=short_side
+    out = export_checkpoint(checkpoint, output, name=name, decoding=decoding, inference=settings or None)
     print(f"model written to {out} (use it with --model {out})")
     if fmt == "onnx":
         from lumachrome.onnx_export import export_onnx
