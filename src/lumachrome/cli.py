@@ -371,14 +371,19 @@ def colorize(
     done, errors = _run_jobs(todo, colorize_one, quiet)
     failed += errors
     if not quiet:
-        where = plan.jobs[0].dst if len(plan.jobs) == 1 else (output or DEFAULT_OUTPUT_DIR)
-        parts = [f"colorized {done} image(s) -> {where}"]
-        if skipped:
-            parts.append(f"{skipped} skipped")
-        if failed:
-            parts.append(f"{failed} failed")
-        print(", ".join(parts))
+        _print_summary("colorized", plan, output, done, skipped, failed)
     return 1 if failed else 0
+
+
+def _print_summary(verb: str, plan: Any, output: Path | None, done: int, skipped: int, failed: int) -> None:
+    """The last line of a colorize/translate run: ``<verb> N image(s) -> WHERE[, k skipped][, m failed]``."""
+    where = plan.jobs[0].dst if len(plan.jobs) == 1 else (output or DEFAULT_OUTPUT_DIR)
+    parts = [f"{verb} {done} image(s) -> {where}"]
+    if skipped:
+        parts.append(f"{skipped} skipped")
+    if failed:
+        parts.append(f"{failed} failed")
+    print(", ".join(parts))
 
 
 def _triage(plan: Any, overwrite: bool, probe: bool) -> tuple[list[Job], int, int]:
@@ -484,13 +489,7 @@ def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int
             job.src, job.dst, bands=band_sel, overwrite=o["overwrite"], quality=o["quality"]), o["quiet"])
         failed += errors
     if not o["quiet"]:
-        where = plan.jobs[0].dst if len(plan.jobs) == 1 else (output or DEFAULT_OUTPUT_DIR)
-        parts = [f"translated {done} image(s) -> {where}"]
-        if skipped:
-            parts.append(f"{skipped} skipped")
-        if failed:
-            parts.append(f"{failed} failed")
-        print(", ".join(parts))
+        _print_summary("translated", plan, output, done, skipped, failed)
     return 1 if failed else 0
 
 
