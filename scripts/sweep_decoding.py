@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sweep inference-time choices of a model on an evaluation folder (the issue-3 experiments).
 
-For each working size, chroma gain (ab multiplied by a constant before joining with L) and, for
+For each working size, chroma gain (ab multiplied by it, replacing the model's own `saturation`) and, for
 classification models, annealed-mean temperature, runs the evaluation protocol (256x256 centre
 crops) and prints one Markdown table, gray row first.
 
@@ -18,27 +18,15 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-import torch.nn.functional as F
-
 from lumachrome.colorizer import Colorizer
 from lumachrome.evaluate import evaluate, format_table, gray_predictor
 
 
 def working_size_predictor(colorizer: Colorizer, size: int, gain: float, flip: bool = False):
-    """ab predicted at ``size`` (bilinear down/up sampling of L and ab), times ``gain``."""
-
-    def predict(L: torch.Tensor) -> torch.Tensor:
-        h, w = L.shape[-2:]
-        x = L if (h, w) == (size, size) else F.interpolate(L, size=(size, size), mode="area")
-        ab = colorizer.predict_ab_batch(x)
-        if flip:  # test-time augmentation: average with the mirrored prediction
-            ab = 0.5 * (ab + colorizer.predict_ab_batch(x.flip(-1)).flip(-1))
-        if (h, w) != (size, size):
-            ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
-        return ab * gain
-
-    return predict
+    """ab predicted the way ``colorize`` does it at working size ``size``, with chroma gain ``gain``
+    (absolute, as ``colorize --saturation``: it replaces the model's own) and optional flip averaging."""
+    colorizer.saturation, colorizer.flip = gain, flip
+    return lambda L: colorizer.predict_ab_working(L, size)
 
 
 def main() -> None:
