@@ -255,6 +255,19 @@ def test_explain_regression_model(tmp_path, image, probe_cache) -> None:
         assert bad not in html
 
 
+def test_explain_colorized_png_is_what_colorize_writes(tmp_path, image, probe_cache) -> None:
+    """With a stored decoding (chroma gain, flip averaging), colorized.png is the colorizer's output."""
+    from lumachrome.imageio import load_image
+
+    col = Colorizer(tiny_regression(), {"name": "tiny", "preprocessing": {"size": 64},
+                                        "decoding": {"saturation": 1.5, "flip": True}}, device="cpu")
+    index = explain_image(image, col, tmp_path / "r", probe_cache=probe_cache)
+    written = load_image(index.parent / "colorized.png").rgb  # float32 in [0, 1], from 8 bits
+    expected = np.clip(col.colorize_array(image), 0, 1)
+    assert np.abs(written - expected).max() <= 1 / 255 + 1e-6
+    assert "chroma gain x1.5, flip averaging" in index.read_text()
+
+
 def test_explain_classification_model_with_points_and_layers(cls_report) -> None:
     index = cls_report
     data = _report(index)

@@ -168,7 +168,7 @@ class Network:
             if ablate is not None:
                 if ablate == "bottleneck":
                     handles.append(self._modules["bottleneck"].register_forward_hook(lambda _m, _i, out: off(out)))
-                elif ablate == "glob" and "glob" in self.ablations():  # FiLM off: its output is its input
+                elif ablate == "glob" and "glob" in self._modules:  # FiLM off: its output is its input
                     handles.append(self._modules["glob"].register_forward_hook(lambda _m, args, _out: args[0]))
                 elif ablate.startswith("skip:"):
                     receiver = dict(self.skips()).get(ablate[5:])

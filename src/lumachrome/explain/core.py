@@ -224,9 +224,11 @@ def explain_image(
     stages = net.decoder_stages()
     main = net.run(L_t, list(dict.fromkeys(stages + layers)))
     ab_work = main.ab[0].permute(1, 2, 0).cpu().numpy()
-    # colorized.png is what `colorize` writes: with the model's chroma gain (decoding.saturation);
-    # the figures below explain the network's own output, before that gain.
-    rgb_full = col.join_ab(x, ab_work * np.float32(col.saturation) if col.saturation != 1 else ab_work)
+    # colorized.png is what `colorize` writes: the colorizer's own decoding (flip averaging, chroma
+    # gain) of this L, one more pass at the working size; the figures explain the network's output.
+    ab_decoded = col.predict_ab_batch(L_t)[0].permute(1, 2, 0).cpu().numpy()
+    rgb_full = col.join_ab(x, ab_decoded)
+    del ab_decoded
     from lumachrome.imageio import save_image
 
     save_image(out / "colorized.png", rgb_full)
@@ -357,8 +359,10 @@ def explain_image(
                    + ("; " + "; ".join(probes.notes) if probes.notes else "")),
         ("ablation", f"mode '{ablation_mode}'"),
         ("full-resolution output", "colorized.png"
-                                   + (f" (with the model's chroma gain x{col.saturation:g}; the figures show the "
-                                      "network's output before it)" if col.saturation != 1 else "")),
+                                   + (f" (decoded as colorize does: chroma gain x{col.saturation:g}"
+                                      + (", flip averaging" if col.flip else "")
+                                      + "; the figures show the network's output before that)"
+                                      if col.saturation != 1 or col.flip else "")),
         ("time", ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())),
     ]
     data = {
