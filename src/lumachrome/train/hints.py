@@ -147,6 +147,7 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
     from lumachrome.train.loop import (
         _summary_writer,
         load_val_set,
+        loss_lr_postfix,
         make_train_data,
         resolve_device,
         run_steps,
@@ -206,5 +207,5 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
 
     run_steps(cfg, data, trainer, step, dist=DistInfo(device=device), writer=_summary_writer(run_dir / "tb"),
               epoch_steps=cfg.train.epoch_steps, end_of_epoch=end_of_epoch, checkpoint=checkpoint, log=log,
-              run_dir=run_dir, postfix=lambda logs: {"loss": f"{logs['loss']:.4f}", "lr": f"{logs['lr']:.2e}"})
+              run_dir=run_dir, postfix=loss_lr_postfix)
     return run_dir / "model"

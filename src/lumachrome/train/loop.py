@@ -369,7 +369,12 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
 
     return run_steps(cfg, data, trainer, start, dist=dist, writer=writer, epoch_steps=epoch_steps,
                      end_of_epoch=end_of_epoch, checkpoint=checkpoint, log=log, run_dir=run_dir,
-                     postfix=lambda logs: {"loss": f"{logs['loss']:.4f}", "lr": f"{logs['lr']:.2e}"})
+                     postfix=loss_lr_postfix)
+
+
+def loss_lr_postfix(logs: dict[str, float]) -> dict[str, str]:
+    """Progress-bar fields of the supervised trainers (plain and hint): loss and learning rate."""
+    return {"loss": f"{logs['loss']:.4f}", "lr": f"{logs['lr']:.2e}"}
 
 
 def run_steps(cfg: RunConfig, data, trainer, start: int, *, dist: DistInfo, writer, epoch_steps: int,
