@@ -2,7 +2,7 @@
 #   make run    - colorize a few sample photos (out/colorized/, out/comparison.png)
 #   make test   - run the test suite and execute the notebooks (notebooks/*.ipynb, through nbmake)
 #   make bench  - run the benchmarks (Markdown tables on stdout)
-#   make photo-model - re-create the shipped `photo` model from ../shared/data (about 2.5 hours on 2 CPU cores)
+#   make photo-model - re-create the shipped `photo` model from ../shared/data (about 3.7 hours on 2 CPU cores)
 #   make clean  - remove outputs and caches (keeps .venv; `make distclean` removes it too)
 
 PYTHON ?= python3
@@ -50,7 +50,8 @@ bench: $(STAMP)
 
 # The shipped `photo` model (its card: src/lumachrome/weights/photo/README.md; docs/photo-model.md):
 # stage 1 trains the plain U-Net from scratch, stage 2 adds the global-context branch and fine-tunes
-# it at the inference scale, and the export stores the chroma gain chosen on half of photos/val.
+# it at the inference scale, stage 3 trains it further at a lower learning rate; the export is then
+# calibrated: its adaptive chroma gain is fitted on photos/train (settings chosen on half of photos/val).
 # Each stage resumes if interrupted (re-run make photo-model); a finished stage is skipped.
 SHARED ?= ../shared/data
 photo-model: $(STAMP)
@@ -60,7 +61,10 @@ photo-model: $(STAMP)
 	  --config src/lumachrome/configs/photo-cpu.yaml $$(test -d runs/photo-cpu/checkpoints && echo --resume runs/photo-cpu)
 	test -f runs/photo-global/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
 	  --config src/lumachrome/configs/photo-global-cpu.yaml $$(test -d runs/photo-global/checkpoints && echo --resume runs/photo-global)
-	$(VENV)/bin/lumachrome export runs/photo-global -o runs/photo-release --name photo --saturation 1.3
+	test -f runs/photo-refine/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
+	  --config src/lumachrome/configs/photo-refine-cpu.yaml $$(test -d runs/photo-refine/checkpoints && echo --resume runs/photo-refine)
+	$(VENV)/bin/lumachrome export runs/photo-refine -o runs/photo-release --name photo
+	$(VENV)/bin/lumachrome calibrate runs/photo-release --data $(SHARED)/photos/train --cf-weight 0.03 --stretch 0.3
 	@echo "compare, then copy: lumachrome evaluate --model runs/photo-release --data $(SHARED)/photos/val"
 
 clean:

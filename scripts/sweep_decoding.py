@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Sweep inference-time choices of a model on an evaluation folder (the issue-3 experiments).
 
-For each working size, chroma gain (ab multiplied by it, replacing the model's own `saturation`) and, for
+For each working size, chroma gain (ab multiplied by it, replacing the model's own `saturation`; for a
+model with an adaptive chroma gain, on top of that) and, for
 classification models, annealed-mean temperature, runs the evaluation protocol (256x256 centre
 crops) and prints one Markdown table, gray row first.
 

@@ -256,16 +256,23 @@ def test_explain_regression_model(tmp_path, image, probe_cache) -> None:
 
 
 def test_explain_colorized_png_is_what_colorize_writes(tmp_path, image, probe_cache) -> None:
-    """With a stored decoding (chroma gain, flip averaging), colorized.png is the colorizer's output."""
+    """With a stored decoding (adaptive gain, chroma gain, flip averaging), colorized.png is the
+    colorizer's output."""
+    from lumachrome.adaptive import FEATURES, AdaptiveGain
     from lumachrome.imageio import load_image
 
+    n = len(FEATURES)
+    adaptive = AdaptiveGain(mean=[0.0] * n, scale=[1.0] * n, weights=[0.1] * n, bias=0.2, stretch=0.3)
     col = Colorizer(tiny_regression(), {"name": "tiny", "preprocessing": {"size": 64},
-                                        "decoding": {"saturation": 1.5, "flip": True}}, device="cpu")
+                                        "decoding": {"saturation": 1.5, "flip": True,
+                                                     "adaptive_gain": adaptive.to_config()}}, device="cpu")
     index = explain_image(image, col, tmp_path / "r", probe_cache=probe_cache)
     written = load_image(index.parent / "colorized.png").rgb  # float32 in [0, 1], from 8 bits
     expected = np.clip(col.colorize_array(image), 0, 1)
     assert np.abs(written - expected).max() <= 1 / 255 + 1e-6
-    assert "chroma gain x1.5, flip averaging" in index.read_text()
+    html = index.read_text()
+    assert "flip averaging, adaptive chroma gain x" in html and "stretch of 0.3, chroma gain x1.5" in html
+    assert 0.8 <= json.loads((index.parent / "report.json").read_text())["model"]["adaptive_gain"] <= 3.5
 
 
 def test_explain_classification_model_with_points_and_layers(cls_report) -> None:

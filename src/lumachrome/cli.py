@@ -569,6 +569,9 @@ def evaluate(
     flip: Optional[bool] = typer.Option(
         None, "--flip/--no-flip", help="Test-time flip averaging on/off (default: the model's setting, as colorize)."
     ),
+    adaptive: bool = typer.Option(
+        True, "--adaptive/--no-adaptive", help="Use the model's adaptive chroma gain when it has one (as colorize)."
+    ),
 ) -> int:
     """Score a model on a folder of colour photos, next to the gray baseline (ab = 0);
     or an image-to-image model on a paired domain pack (--pack), next to the input itself."""
@@ -580,8 +583,9 @@ def evaluate(
     if pack is not None:
         from lumachrome.evaluate_translate import evaluate_translate
 
-        if saturation is not None or flip is not None:
-            raise typer.BadParameter("--saturation/--flip are for colorizers (--data), not --pack", param_hint="--pack")
+        if saturation is not None or flip is not None or not adaptive:
+            raise typer.BadParameter("--saturation/--flip/--no-adaptive are for colorizers (--data), not --pack",
+                                     param_hint="--pack")
 
         results = evaluate_translate(model, pack, size=size, batch_size=batch_size, limit=limit, device=device)
     else:
@@ -589,7 +593,7 @@ def evaluate(
         from lumachrome.evaluate import evaluate as run_evaluation
         from lumachrome.evaluate import gray_predictor
 
-        colorizer = Colorizer.load(model, device=device, saturation=saturation, flip=flip)
+        colorizer = Colorizer.load(model, device=device, saturation=saturation, flip=flip, adaptive=adaptive)
         progress = _stderr_is_tty()
         common = dict(size=size or 256, batch_size=batch_size, limit=limit, progress=progress)
         results = {
@@ -600,6 +604,37 @@ def evaluate(
     if json_out is not None:
         _atomic_write_text(json_out, json.dumps(to_json(results), indent=2) + "\n")
         print(f"results written to {json_out}")
+    return 0
+
+
+@app.command()
+def calibrate(
+    model: Path = typer.Argument(..., metavar="MODEL", help="Model folder (its config.json is updated in place)."),
+    data: Path = typer.Option(..., "--data", help="Folder of colour training photos (searched recursively)."),
+    cf_weight: float = typer.Option(
+        0.06, "--cf-weight", min=0.0, help="Colourfulness points worth one dB of PSNR when picking each photo's gain."
+    ),
+    stretch: float = typer.Option(0.3, "--stretch", min=0.0, max=4.0, help="Chroma stretch around each image's mean."),
+    ridge: float = typer.Option(10.0, "--ridge", min=0.0, help="Ridge penalty of the gain regression."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N photos."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> int:
+    """Fit a model's adaptive chroma gain on colour photos and store it in its config.json
+    (decoding.adaptive_gain; colorize and evaluate then use it). Not for the photos you score it on."""
+    from lumachrome.adaptive import calibrate as fit
+    from lumachrome.colorizer import Colorizer
+    from lumachrome.models.io import CONFIG_NAME, read_config
+
+    config = read_config(model)  # a folder, not a shipped name: the package is not rewritten
+    colorizer = Colorizer.load(model, device=device, saturation=1.0, adaptive=False)
+    gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, limit=limit,
+               progress=_stderr_is_tty())
+    config["decoding"] = {k: v for k, v in config["decoding"].items() if k != "saturation"}
+    config["decoding"]["adaptive_gain"] = gain.to_config()
+    _atomic_write_text(model / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+    f = gain.fitted
+    print(f"adaptive chroma gain fitted on {f['images']} photos of {data} (cf weight {cf_weight:g}, stretch "
+          f"{stretch:g}; mean best gain {f['mean_target_gain']:.2f}) and stored in {model / CONFIG_NAME}")
     return 0
 
 

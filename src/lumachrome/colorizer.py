@@ -211,6 +211,9 @@ class Colorizer:
             gray, 1.3 is 30% more colourful); default ``config["decoding"]["saturation"]`` or 1.
         flip: test-time flip averaging: the mean of the predictions for the image and its mirror
             image (twice the network cost); default ``config["decoding"]["flip"]`` or False.
+        adaptive: use the model's adaptive chroma gain (``config["decoding"]["adaptive_gain"]``,
+            :mod:`lumachrome.adaptive`) when it has one (default True); ``saturation`` then
+            scales its result. Not applied to predictions made with colour hints.
     """
 
     #: ``"torch"`` or ``"onnx"`` (set by :meth:`load`).
@@ -228,6 +231,7 @@ class Colorizer:
         temperature: float | None = None,
         saturation: float | None = None,
         flip: bool | None = None,
+        adaptive: bool = True,
     ) -> None:
         self.config: dict[str, Any] = dict(config or {})
         self.device = resolve_device(device)
@@ -257,6 +261,12 @@ class Colorizer:
         self.saturation = saturation
         #: Test-time flip averaging (see the class docstring).
         self.flip = bool(decoding.get("flip", False) if flip is None else flip)
+        #: Per-image adaptive chroma gain (:class:`lumachrome.adaptive.AdaptiveGain`) or None.
+        self.adaptive = None
+        if adaptive and decoding.get("adaptive_gain") is not None:
+            from lumachrome.adaptive import AdaptiveGain
+
+            self.adaptive = AdaptiveGain.from_config(decoding["adaptive_gain"])
         self.name: str = str(self.config.get("name") or "model")
         #: Hint input channels of the network (3 for hint models, see :mod:`lumachrome.hints`; 0: none).
         self.hint_channels = int(getattr(model, "hint_channels", 0) or 0)
@@ -278,6 +288,7 @@ class Colorizer:
         threads: int | None = None,
         saturation: float | None = None,
         flip: bool | None = None,
+        adaptive: bool = True,
     ) -> "Colorizer":
         """Load a shipped model (``lumachrome/weights/<name>/``) or a model folder.
 
@@ -305,7 +316,8 @@ class Colorizer:
         model, config = load_model_dir(folder, device=str(dev))
         config = dict(config)
         config.setdefault("name", folder.name)
-        col = cls(model, config, dev, size=size, temperature=temperature, saturation=saturation, flip=flip)
+        col = cls(model, config, dev, size=size, temperature=temperature, saturation=saturation, flip=flip,
+                  adaptive=adaptive)
         if backend == "onnx":
             from lumachrome.onnx_export import OnnxNetwork
 
@@ -358,6 +370,8 @@ class Colorizer:
         ab = self._network(L, hints)
         if self.flip:  # test-time augmentation: average with the prediction for the mirror image
             ab = 0.5 * (ab + self._network(L.flip(-1), None if hints is None else hints.flip(-1)).flip(-1))
+        if self.adaptive is not None and hints is None:
+            ab = self.adaptive.apply(L.to(ab.device), ab)
         if self.saturation != 1.0:
             ab = ab * self.saturation
         return ab.contiguous()

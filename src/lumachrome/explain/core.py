@@ -227,6 +227,7 @@ def explain_image(
     # colorized.png is what `colorize` writes: the colorizer's own decoding (flip averaging, chroma
     # gain) of this L, one more pass at the working size; the figures explain the network's output.
     ab_decoded = col.predict_ab_batch(L_t)[0].permute(1, 2, 0).cpu().numpy()
+    adaptive_gain = None if col.adaptive is None else float(col.adaptive.gains(L_t, main.ab.float().cpu())[0])
     rgb_full = col.join_ab(x, ab_decoded)
     del ab_decoded
     from lumachrome.imageio import save_image
@@ -358,18 +359,15 @@ def explain_image(
                    + (f", cached at {probes.cache_path}" if probes.cache_path else "")
                    + ("; " + "; ".join(probes.notes) if probes.notes else "")),
         ("ablation", f"mode '{ablation_mode}'"),
-        ("full-resolution output", "colorized.png"
-                                   + (f" (decoded as colorize does: chroma gain x{col.saturation:g}"
-                                      + (", flip averaging" if col.flip else "")
-                                      + "; the figures show the network's output before that)"
-                                      if col.saturation != 1 or col.flip else "")),
+        ("full-resolution output", "colorized.png" + _decoding_note(col, adaptive_gain)),
         ("time", ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())),
     ]
     data = {
         "image": {"source": source, "width": W, "height": H, "colour_input": has_colour},
         "model": {"name": col.name, "head": net.head_type, "depth": net.depth, "parameters": params,
                   "working_size": [ws, hs], "num_bins": net.num_bins, "temperature": net.temperature,
-                  "saturation": col.saturation},
+                  "saturation": col.saturation,
+                  "adaptive_gain": adaptive_gain},
         "layers": [{"name": r["name"], "shape": list(r["shape"]), "top_channels": [[c, m] for c, m, _ in r["maps"]]}
                    for r in layer_rows],
         "numbers": _nan_to_none(numbers),
@@ -389,3 +387,17 @@ def _grid_of(centers: np.ndarray) -> float:
     d = np.diff(a)
     d = d[d > 1e-6]
     return float(d.min()) if d.size else 10.0
+
+
+def _decoding_note(col: Any, gain: float | None) -> str:
+    """How colorize decodes the network's ab (empty when it uses it as it is)."""
+    parts = []
+    if col.flip:
+        parts.append("flip averaging")
+    if col.adaptive is not None and gain is not None:
+        parts.append(f"adaptive chroma gain x{gain:.2f} after a chroma stretch of {col.adaptive.stretch:g}")
+    if col.saturation != 1:
+        parts.append(f"chroma gain x{col.saturation:g}")
+    if not parts:
+        return ""
+    return f" (decoded as colorize does: {', '.join(parts)}; the figures show the network's output before that)"
