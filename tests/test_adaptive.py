@@ -233,3 +233,20 @@ def test_cli_calibrate_stores_the_gain_and_colorize_uses_it(tiny_model: Path, ph
     assert main(["calibrate", str(tmp_path / "missing"), "--data", str(photo_folder)]) != 0
     err = capsys.readouterr().err
     assert "not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_onnx_backend_decodes_like_torch(tiny_model: Path, tmp_path: Path) -> None:
+    """The adaptive gain is decoding, outside the network: the ONNX backend applies it the same way."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["decoding"] = {"adaptive_gain": AdaptiveGain(mean=[0.0] * len(FEATURES), scale=[1.0] * len(FEATURES),
+                                                     weights=[0.05] * len(FEATURES), bias=0.3, stretch=0.3).to_config()}
+    (model / "config.json").write_text(json.dumps(cfg))
+    L = torch.rand(2, 1, 32, 32) * 100
+    torch_col = Colorizer.load(model, device="cpu")
+    onnx_col = Colorizer.load(model, device="cpu", backend="onnx")
+    assert onnx_col.adaptive is not None
+    torch.testing.assert_close(onnx_col.predict_ab_batch(L), torch_col.predict_ab_batch(L), atol=1e-3, rtol=1e-4)

@@ -612,7 +612,7 @@ def calibrate(
     model: Path = typer.Argument(..., metavar="MODEL", help="Model folder (its config.json is updated in place)."),
     data: Path = typer.Option(..., "--data", help="Folder of colour training photos (searched recursively)."),
     cf_weight: float = typer.Option(
-        0.06, "--cf-weight", min=0.0, help="Colourfulness points worth one dB of PSNR when picking each photo's gain."
+        0.05, "--cf-weight", min=0.0, help="Colourfulness points worth one dB of PSNR when picking each photo's gain."
     ),
     stretch: float = typer.Option(0.3, "--stretch", min=0.0, max=4.0, help="Chroma stretch around each image's mean."),
     ridge: float = typer.Option(10.0, "--ridge", min=0.0, help="Ridge penalty of the gain regression."),
