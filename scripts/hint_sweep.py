@@ -87,7 +87,7 @@ def sweep(col: Colorizer, images: list[np.ndarray], counts=COUNTS, seed: int = 0
 
 def table(res: dict, model: str) -> str:
     base = res["psnr_pinned"][0]
-    lines = [f"| hints | PSNR network only (dB) | PSNR as `colorize --hint` (dB) | gain vs 0 hints (dB) |",
+    lines = ["| hints | PSNR network only (dB) | PSNR as `colorize --hint` (dB) | gain vs 0 hints (dB) |",
              "|---:|---:|---:|---:|"]
     for n, a, b in zip(res["counts"], res["psnr_net"], res["psnr_pinned"]):
         lines.append(f"| {n} | {a:.2f} | {b:.2f} | {b - base:+.2f} |")

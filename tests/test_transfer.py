@@ -401,3 +401,13 @@ def test_own_reference_improves_ciede2000_on_photos_val(shared_data, tiny_model)
         plain.append(ciede2000(to8(ab), gt))
         own.append(ciede2000(to8(corr(L, ab)), gt))
     assert np.mean(own) < np.mean(plain) - 1.0, (np.mean(own), np.mean(plain))
+
+
+def test_weighted_quantiles_with_zero_weights_fall_back_to_the_median() -> None:
+    """All-zero weights (no pixel votes) give the plain median instead of failing."""
+    from lumachrome.transfer.local import _weighted_quantiles
+
+    v = np.array([1.0, 2.0, 3.0, 10.0])
+    out = _weighted_quantiles(v, np.zeros(4), np.array([0.1, 0.5, 0.9]))
+    np.testing.assert_allclose(out, [2.5, 2.5, 2.5])
+    np.testing.assert_allclose(_weighted_quantiles(v, np.ones(4), np.array([0.5])), [2.5])

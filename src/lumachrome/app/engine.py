@@ -19,7 +19,6 @@ testable without HTTP:
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -116,7 +115,7 @@ class JobQueue:
 def parse_hints_field(text: str | None) -> list:
     """Hints from a form field: JSON ``[{"x": .., "y": .., "color": "#rrggbb"}, ...]`` or
     ``"x,y,#rrggbb; x,y,#rrggbb"`` (the CLI syntax, ``;``-separated). Empty -> ``[]``."""
-    from lumachrome.hints import Hint, parse_hint
+    from lumachrome.hints import parse_hint
 
     text = (text or "").strip()
     if not text:

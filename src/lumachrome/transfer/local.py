@@ -57,7 +57,7 @@ def _weighted_quantiles(v: np.ndarray, w: np.ndarray, probs: np.ndarray) -> np.n
     cum = np.cumsum(w, dtype=np.float64)
     total = cum[-1]
     if total <= 0:
-        return np.full(len(probs), float(np.median(values)))
+        return np.full(len(probs), float(np.median(v)))
     # midpoint rule: the i-th sorted sample sits at (cum_i - w_i / 2) / total
     pos = (cum - 0.5 * w) / total
     return np.interp(probs, pos, v)
