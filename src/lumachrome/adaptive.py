@@ -24,6 +24,7 @@ prediction before ``saturation``, which then scales the result (1 = as fitted).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -253,41 +254,31 @@ def calibrate(colorizer: Any, data_dir: Any, *, cf_weight: float, stretch: float
     """
     from lumachrome.color.lab import rgb_to_lab
     from lumachrome.colorizer import working_shape
-    from lumachrome.evaluate import _progress_bar, load_eval_images
+    from lumachrome.evaluate import _list_files, _progress_bar, load_eval_images
 
-    saved = colorizer.saturation, colorizer.adaptive
-    colorizer.saturation, colorizer.adaptive = 1.0, None
     feats, psnrs, cfs = [], [], []
-    bar = None
 
     def flush(gts: list[np.ndarray]) -> None:
         gt = torch.from_numpy(np.stack(gts)).permute(0, 3, 1, 2).float() / 255
         L = rgb_to_lab(gt)[:, :1]
         hs, ws = working_shape(size, size, colorizer.size, colorizer.multiple)
         Lw = torch.nn.functional.interpolate(L, size=(hs, ws), mode="area")
-        ab = stretch_chroma(colorizer.predict_ab_batch(Lw).float().cpu(), stretch)
+        ab = stretch_chroma(colorizer.network_ab(Lw).float().cpu(), stretch)
         feats.append(image_features(Lw, ab))
         ab = torch.nn.functional.interpolate(ab, size=(size, size), mode="bilinear", align_corners=False)
         p, c = score_gains(L, ab, gt)
         psnrs.append(p)
         cfs.append(c)
 
+    total = len(_list_files(data_dir))
+    made = _progress_bar(progress, total if limit is None else min(total, limit), "calibrating")
+    bar, task = made if made is not None else (None, None)
+    if bar is not None:
+        bar.start()
     try:
-        from lumachrome.evaluate import _list_files
-
-        total = len(_list_files(data_dir))
-        total = total if limit is None else min(total, limit)
-        made = _progress_bar(progress, total, "calibrating")
-        if made is not None:
-            bar, task = made
-            bar.start()
         pending: list[np.ndarray] = []
-        seen = 0
-        for _, gt in load_eval_images(data_dir, size):
-            if limit is not None and seen >= limit:
-                break
+        for _, gt in itertools.islice(load_eval_images(data_dir, size), limit):
             pending.append(gt)
-            seen += 1
             if len(pending) == batch_size:
                 flush(pending)
                 pending = []
@@ -298,7 +289,6 @@ def calibrate(colorizer: Any, data_dir: Any, *, cf_weight: float, stretch: float
     finally:
         if bar is not None:
             bar.stop()
-        colorizer.saturation, colorizer.adaptive = saved
     n = sum(len(f) for f in feats)
     if n < 2 * len(FEATURES):
         from lumachrome.errors import DataError

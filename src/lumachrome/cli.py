@@ -626,7 +626,7 @@ def calibrate(
     from lumachrome.models.io import CONFIG_NAME, read_config
 
     config = read_config(model)  # a folder, not a shipped name: the package is not rewritten
-    colorizer = Colorizer.load(model, device=device, saturation=1.0, adaptive=False)
+    colorizer = Colorizer.load(model, device=device, adaptive=False)  # a stored gain is replaced, not read
     gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, limit=limit,
                progress=_stderr_is_tty())
     config["decoding"] = {k: v for k, v in config["decoding"].items() if k != "saturation"}

@@ -354,10 +354,14 @@ class Colorizer:
                 None = no hints.
 
         Returns:
-            ``(B, 2, H, W)`` float32 raw ``ab`` on ``L``'s device (flip-averaged and times
-            :attr:`saturation` when those are set). Runs without gradients, on
-            ``self.device``, under bf16 autocast on CUDA.
+            ``(B, 2, H, W)`` float32 raw ``ab`` on ``L``'s device: :meth:`network_ab` decoded by
+            :meth:`decode_ab`. Runs without gradients, on ``self.device``, under bf16 autocast on CUDA.
         """
+        return self.decode_ab(L, self.network_ab(L, hints), hints)
+
+    def network_ab(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's raw ``ab`` for ``L`` (and ``hints``), flip-averaged when :attr:`flip` is set,
+        before any chroma gain (arguments and result as :meth:`predict_ab_batch`)."""
         if not isinstance(L, torch.Tensor) or L.dim() != 4 or L.shape[1] != 1:
             shape = tuple(L.shape) if isinstance(L, torch.Tensor) else type(L).__name__
             raise ValueError(f"predict_ab_batch: expected L of shape (B, 1, H, W), got {shape}")
@@ -370,6 +374,11 @@ class Colorizer:
         ab = self._network(L, hints)
         if self.flip:  # test-time augmentation: average with the prediction for the mirror image
             ab = 0.5 * (ab + self._network(L.flip(-1), None if hints is None else hints.flip(-1)).flip(-1))
+        return ab
+
+    def decode_ab(self, L: torch.Tensor, ab: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """The chroma decoding of :meth:`network_ab`'s output: the model's adaptive chroma gain (not
+        with ``hints``), then times :attr:`saturation`."""
         if self.adaptive is not None and hints is None:
             ab = self.adaptive.apply(L.to(ab.device), ab)
         if self.saturation != 1.0:

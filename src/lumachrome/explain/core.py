@@ -226,8 +226,10 @@ def explain_image(
     ab_work = main.ab[0].permute(1, 2, 0).cpu().numpy()
     # colorized.png is what `colorize` writes: the colorizer's own decoding (flip averaging, chroma
     # gain) of this L, one more pass at the working size; the figures explain the network's output.
-    ab_decoded = col.predict_ab_batch(L_t)[0].permute(1, 2, 0).cpu().numpy()
-    adaptive_gain = None if col.adaptive is None else float(col.adaptive.gains(L_t, main.ab.float().cpu())[0])
+    ab_net = col.network_ab(L_t)
+    adaptive_gain = None if col.adaptive is None else float(col.adaptive.gains(L_t, ab_net)[0])
+    ab_decoded = col.decode_ab(L_t, ab_net)[0].permute(1, 2, 0).cpu().numpy()
+    del ab_net
     rgb_full = col.join_ab(x, ab_decoded)
     del ab_decoded
     from lumachrome.imageio import save_image
