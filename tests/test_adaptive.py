@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _stubs import RampAB, save_tiny_model
 from PIL import Image
-from torch import nn
 
 from lumachrome.adaptive import (
     FEATURES,
@@ -27,7 +27,6 @@ from lumachrome.color.lab import lab_to_rgb, rgb_to_lab
 from lumachrome.colorizer import Colorizer
 from lumachrome.errors import ConfigError, DataError
 from lumachrome.metrics import colorfulness, psnr
-from lumachrome.models import create_model, save_model_dir
 
 
 def random_ab(b: int = 3, h: int = 16, w: int = 24, seed: int = 0) -> torch.Tensor:
@@ -38,14 +37,6 @@ def random_ab(b: int = 3, h: int = 16, w: int = 24, seed: int = 0) -> torch.Tens
 def flat_gain(log_gain: float = math.log(1.5), stretch: float = 0.0) -> AdaptiveGain:
     n = len(FEATURES)
     return AdaptiveGain(mean=[0.0] * n, scale=[1.0] * n, weights=[0.0] * n, bias=log_gain, stretch=stretch)
-
-
-class RampAB(nn.Module):
-    def predict_ab(self, L: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        b, _, h, w = L.shape
-        ys = torch.linspace(-15, 15, h).view(1, 1, h, 1).expand(b, 1, h, w)
-        xs = torch.linspace(-15, 15, w).view(1, 1, 1, w).expand(b, 1, h, w)
-        return torch.cat([xs, ys], dim=1)
 
 
 # ------------------------------------------------------------------------------------ pieces
@@ -191,12 +182,7 @@ def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = create_model("unet_tiny")
-    folder = tmp_path_factory.mktemp("models") / "tiny"
-    save_model_dir(model, folder, architecture="unet", args=model.args, preprocessing={"size": 32},
-                   decoding={"saturation": 1.3})
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny", size=32, decoding={"saturation": 1.3})
 
 
 def test_calibrate_fits_on_photos_and_leaves_the_colorizer_as_it_was(tiny_model: Path, photo_folder: Path) -> None:

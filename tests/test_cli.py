@@ -69,15 +69,9 @@ def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
+    from _stubs import save_tiny_model
 
-    from lumachrome.models import create_model, save_model_dir
-
-    torch.manual_seed(0)
-    model = create_model("unet_tiny")
-    folder = tmp_path_factory.mktemp("cli_models") / "tiny"
-    save_model_dir(model, folder, architecture="unet", args=model.args, preprocessing={"size": 64}, extra={"name": "tiny"})
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("cli_models") / "tiny", extra={"name": "tiny"})
 
 
 def write_photo(path: Path, h: int = 48, w: int = 64, mode: str = "L", seed: int = 0) -> Path:

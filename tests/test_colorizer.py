@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from _stubs import RampAB, save_tiny_model
 from torch import nn
 
 from lumachrome import colorizer as colorizer_mod
 from lumachrome.color.lab import rgb_to_lab_np
 from lumachrome.colorizer import Colorizer, available_models, resolve_device, working_shape
 from lumachrome.errors import ConfigError, ImageError, ModelError
-from lumachrome.models import create_model, save_model_dir
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -33,23 +33,9 @@ class ConstantAB(nn.Module):
         return self.ab.expand(L.shape[0], 2, L.shape[2], L.shape[3]).clone()
 
 
-class RampAB(nn.Module):
-    """Stub network: a smooth, spatially varying ab (a ramps along x, b along y), in gamut."""
-
-    def predict_ab(self, L: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        b, _, h, w = L.shape
-        ys = torch.linspace(-15, 15, h).view(1, 1, h, 1).expand(b, 1, h, w)
-        xs = torch.linspace(-15, 15, w).view(1, 1, 1, w).expand(b, 1, h, w)
-        return torch.cat([xs, ys], dim=1)
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = create_model("unet_tiny")
-    folder = tmp_path_factory.mktemp("models") / "tiny"
-    save_model_dir(model, folder, architecture="unet", args=model.args, preprocessing={"size": 64})
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.fixture(scope="module")

@@ -69,13 +69,9 @@ def flickery() -> Colorizer:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from lumachrome.models import create_model, save_model_dir
+    from _stubs import save_tiny_model
 
-    torch.manual_seed(0)
-    model = create_model("unet_tiny")
-    folder = tmp_path_factory.mktemp("film_models") / "tiny"
-    save_model_dir(model, folder, architecture="unet", args=model.args, preprocessing={"size": 64})
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("film_models") / "tiny")
 
 
 # ------------------------------------------------------------------------------ flow
