@@ -92,10 +92,15 @@ def test_train_run_writes_everything_and_export_reloads(folders, tmp_path):
     from lumachrome.cli import main
     from lumachrome.colorizer import Colorizer
 
-    assert main(["export", str(run), "-o", str(tmp_path / "tuned"), "--saturation", "1.3", "--flip"]) == 0
+    assert main(["export", str(run), "-o", str(tmp_path / "tuned"), "--saturation", "1.3", "--flip",
+                 "--size", "48"]) == 0
     col = Colorizer.load(tmp_path / "tuned", device="cpu")
-    assert col.saturation == 1.3 and col.flip
-    assert Colorizer.load(run / "model", device="cpu").saturation == 1.0
+    assert col.saturation == 1.3 and col.flip and col.size == 48
+    plain = Colorizer.load(run / "model", device="cpu")
+    assert plain.saturation == 1.0 and plain.size != 48
+    # The working resolution must suit the network's strides.
+    assert main(["export", str(run), "-o", str(tmp_path / "odd"), "--size", "50"]) != 0
+    assert not (tmp_path / "odd").exists()
 
 
 def test_resume_matches_uninterrupted_run(folders, tmp_path):

@@ -677,6 +677,10 @@ def export(
     flip: Optional[bool] = typer.Option(
         None, "--flip/--no-flip", help="Store test-time flip averaging on/off as the model's default (decoding.flip)."
     ),
+    size: Optional[int] = typer.Option(
+        None, "--size", min=16, max=4096, help="Store this working resolution (long side, px; a multiple of 16) "
+        "as the model's default (preprocessing.size; default: the run's validation size).",
+    ),
     inference: Optional[List[str]] = typer.Option(
         None, "--inference", metavar="KEY=VALUE", help="Image-to-image models: store an inference setting "
         "(config.json 'inference'; VALUE is JSON or a bare word: tile=128, scale=short_side); repeat for several.",
@@ -698,8 +702,8 @@ def export(
     if fmt == "onnx" and is_model:
         from lumachrome.onnx_export import export_onnx
 
-        if saturation is not None or flip is not None or inference:
-            raise typer.BadParameter("--saturation/--flip/--inference are stored when exporting a checkpoint, "
+        if saturation is not None or flip is not None or size is not None or inference:
+            raise typer.BadParameter("--saturation/--flip/--size/--inference are stored when exporting a checkpoint, "
                                      "not a model folder", param_hint="--saturation")
 
         if output is not None and output.suffix.lower() != ".onnx":
@@ -721,7 +725,10 @@ def export(
             settings[key.strip()] = json.loads(value)
         except ValueError:
             settings[key.strip()] = value  # a bare word is a string: scale=short_side
-    out = export_checkpoint(checkpoint, output, name=name, decoding=decoding, inference=settings or None)
+    if size is not None and size % 16:
+        raise typer.BadParameter(f"{size}: the working resolution must be a multiple of 16", param_hint="--size")
+    out = export_checkpoint(checkpoint, output, name=name, decoding=decoding, inference=settings or None,
+                            preprocessing=None if size is None else {"size": size})
     print(f"model written to {out} (use it with --model {out})")
     if fmt == "onnx":
         from lumachrome.onnx_export import export_onnx
