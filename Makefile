@@ -63,8 +63,8 @@ photo-model: $(STAMP)
 	  --config src/lumachrome/configs/photo-global-cpu.yaml $$(test -d runs/photo-global/checkpoints && echo --resume runs/photo-global)
 	test -f runs/photo-refine/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
 	  --config src/lumachrome/configs/photo-refine-cpu.yaml $$(test -d runs/photo-refine/checkpoints && echo --resume runs/photo-refine)
-	$(VENV)/bin/lumachrome export runs/photo-refine -o runs/photo-release --name photo --flip
-	$(VENV)/bin/lumachrome calibrate runs/photo-release --data $(SHARED)/photos/train --cf-weight 0.06 --stretch 0.3
+	$(VENV)/bin/lumachrome export runs/photo-refine -o runs/photo-release --name photo --flip --size 144
+	$(VENV)/bin/lumachrome calibrate runs/photo-release --data $(SHARED)/photos/train --cf-weight 0.09 --stretch 0.3
 	@echo "compare, then copy: lumachrome evaluate --model runs/photo-release --data $(SHARED)/photos/val"
 
 clean:
