@@ -713,6 +713,7 @@ def export(
         return 0
     if output is None:
         raise typer.BadParameter("the model folder to write is required for a checkpoint", param_hint="-o")
+    from lumachrome.colorizer import SIZE_MULTIPLE
     from lumachrome.train.export import export_checkpoint
 
     decoding = {k: v for k, v in (("saturation", saturation), ("flip", flip)) if v is not None}
@@ -725,8 +726,9 @@ def export(
             settings[key.strip()] = json.loads(value)
         except ValueError:
             settings[key.strip()] = value  # a bare word is a string: scale=short_side
-    if size is not None and size % 16:
-        raise typer.BadParameter(f"{size}: the working resolution must be a multiple of 16", param_hint="--size")
+    if size is not None and size % SIZE_MULTIPLE:
+        raise typer.BadParameter(f"{size}: the working resolution must be a multiple of {SIZE_MULTIPLE}",
+                                 param_hint="--size")
     out = export_checkpoint(checkpoint, output, name=name, decoding=decoding, inference=settings or None,
                             preprocessing=None if size is None else {"size": size})
     print(f"model written to {out} (use it with --model {out})")
