@@ -7,6 +7,7 @@ explicitly below (the only place registration happens).
 from lumachrome.models.registry import create_model, list_models, register_model
 from lumachrome.models import unet as _unet  # noqa: F401  (registers "unet" and its presets)
 from lumachrome.models import gan as _gan  # noqa: F401  (registers "resnet_gen", "unet_gen", "patchgan")
+from lumachrome.models import effnet as _effnet  # noqa: F401  (registers "effunet")
 from lumachrome.models.unet import UNetColorizer, count_flops, count_macs
 from lumachrome.models.io import (
     CONFIG_NAME,

