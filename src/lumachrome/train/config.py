@@ -70,6 +70,7 @@ class ModelConfig:
     prior_images: int = 2000  # images used to estimate the empirical ab prior
     init: str | None = None  # start from the weights of a model folder or model .safetensors (fine-tuning)
     init_skip: list[str] = field(default_factory=lambda: ["head.", "ab_centers", "prior"])  # left freshly initialised
+    pretrained: bool = False  # load the architecture's pretrained encoder (effunet: ImageNet EfficientNet-Lite) before init
 
 
 @dataclass
@@ -84,6 +85,8 @@ class OptimConfig:
     min_lr_ratio: float = 0.02
     grad_clip: float = 1.0
     ema: float = 0.999  # EMA decay of the weights (0 disables)
+    freeze: list[str] = field(default_factory=list)  # parameter-name prefixes that are not trained (e.g. encoder.)
+    lr_mult: dict[str, float] = field(default_factory=dict)  # prefix -> learning-rate multiplier (e.g. {encoder.: 0.1})
 
 
 @dataclass
@@ -95,10 +98,11 @@ class TrainConfig:
     batch_size: int = 16
     loss: str = "l1"
     huber_delta: float = 0.05  # in network ab units (ab / 110)
+    perceptual: float = 0.0  # weight of a feature loss on the RGB result (frozen ImageNet EfficientNet-Lite0), 0: off
     seed: int = 0
     device: str = "auto"
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    channels_last: bool = True  # on CUDA
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), see lumachrome.precision
+    channels_last: bool = True  # channels-last tensors where bf16 autocast runs (CUDA, bf16 CPUs)
     log_every: int = 20
     ckpt_every: int = 500
     keep_checkpoints: int = 3
@@ -166,10 +170,15 @@ class RunConfig:
                         ("data.size", self.data.size), ("data.val_size", self.data.val_size)):
             if v <= 0:
                 raise ConfigError(f"{name}: must be positive, got {v}")
+        if not 0 <= self.train.perceptual < float("inf"):
+            raise ConfigError(f"train.perceptual: must be a finite number >= 0, got {self.train.perceptual}")
         if not 0 < self.data.min_scale <= 1:
             raise ConfigError(f"data.min_scale: must be in (0, 1], got {self.data.min_scale}")
         if self.model.temperature <= 0:
             raise ConfigError(f"model.temperature: must be > 0, got {self.model.temperature}")
+        for prefix, mult in self.optim.lr_mult.items():
+            if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not 0 <= float(mult) < float("inf"):
+                raise ConfigError(f"optim.lr_mult: {prefix!r}: must be a finite number >= 0, got {mult!r}")
         if not 0 <= self.optim.ema < 1:
             raise ConfigError(f"optim.ema: must be in [0, 1), got {self.optim.ema}")
         if self.train.regime not in REGIMES:

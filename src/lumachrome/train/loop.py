@@ -221,6 +221,11 @@ def build_model(cfg: RunConfig, train_data: TrainData | None, device: torch.devi
         model.default_temperature = cfg.model.temperature
     else:
         model = create_model(cfg.model.architecture, **args)
+    if cfg.model.pretrained:
+        load = getattr(model, "load_pretrained_encoder", None)
+        if load is None:
+            raise ConfigError(f"model.pretrained: architecture {cfg.model.architecture!r} has no pretrained encoder")
+        load()
     if cfg.model.init:
         init_from(model, cfg.model.init, cfg.model.init_skip)
     return model, args, class_weights

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumachrome.color.lab import normalize_ab
+from lumachrome.precision import autocast, bf16_autocast_device
 from lumachrome.train import distributed
 from lumachrome.train.config import RunConfig
 
@@ -89,20 +89,18 @@ class SupervisedTrainer:
         self.world_size = distributed.get_world_size()
         use_ddp = self.world_size > 1 if ddp is None else ddp
         self.model = model.to(device)
-        if device.type == "cuda" and cfg.train.channels_last:
+        #: bf16 autocast on CUDA and on CPUs with native bf16 (lumachrome.precision), else float32.
+        self.autocast_device = bf16_autocast_device(device, cfg.train.amp)
+        self.channels_last = self.autocast_device is not None and cfg.train.channels_last
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if use_ddp and device.type == "cuda":
             # Same parameters and buffers (and state_dict keys) as BatchNorm2d; batch statistics are
             # computed over the global batch, as in a single-process run.
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            (no_decay if p.ndim <= 1 else decay).append(p)
         oc = cfg.optim
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": oc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=oc.lr, betas=tuple(oc.betas), fused=device.type == "cuda",
-        )
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, oc), lr=oc.lr, betas=tuple(oc.betas),
+                                           fused=device.type == "cuda")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             lambda s: lr_lambda(s, total=cfg.train.steps, warmup=oc.warmup_steps, schedule=oc.schedule,
@@ -110,7 +108,7 @@ class SupervisedTrainer:
         )
         self.ema = EMA(self.model, oc.ema) if oc.ema > 0 else None
         self.class_weights = class_weights.to(device) if class_weights is not None else None
-        self.amp = cfg.train.amp and device.type == "cuda"
+        self.perceptual = FeatureLoss().to(device) if cfg.train.perceptual > 0 else None
         # The module that runs the training forward: DDP's wrapper (its backward hooks all-reduce the
         # gradients into the shared parameters) or the model itself. DDP broadcasts rank 0's
         # parameters and buffers at construction, so every rank starts from the same weights.
@@ -128,13 +126,13 @@ class SupervisedTrainer:
         return self.ema.module if self.ema is not None else self.model
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        return autocast(self.autocast_device)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """The training loss on one batch (``L`` ``(B,1,H,W)`` and ``ab`` ``(B,2,H,W)``, raw)."""
         L = batch["L"].to(self.device, non_blocking=True)
         ab = batch["ab"].to(self.device, non_blocking=True)
-        if self.device.type == "cuda" and self.cfg.train.channels_last:
+        if self.channels_last:
             L = L.contiguous(memory_format=torch.channels_last)
         loss_name = self.cfg.train.loss
         with self._autocast():
@@ -155,7 +153,13 @@ class SupervisedTrainer:
             loss = F.huber_loss(pred_n, gt_n, delta=self.cfg.train.huber_delta)
         else:
             loss = F.mse_loss(pred_n, gt_n)
-        return loss, {"loss": float(loss.detach())}
+        logs = {"loss": float(loss.detach())}
+        if self.perceptual is not None:
+            with self._autocast():
+                feat = self.perceptual(L.float(), out, ab)
+            loss = loss + self.cfg.train.perceptual * feat
+            logs = {"loss": float(loss.detach()), "feature_loss": float(feat.detach())}
+        return loss, logs
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimisation step; returns ``{"loss", "lr", "grad_norm"}``.
@@ -196,6 +200,68 @@ class SupervisedTrainer:
             self.scheduler.load_state_dict(sched_sd)
         if self.ema is not None and ema_sd is not None:
             self.ema.load_state_dict(ema_sd, strict=True)
+
+
+class FeatureLoss(nn.Module):
+    """Perceptual loss (Johnson et al. 2016) with ImageNet features: the mean L1 distance between the
+    EfficientNet-Lite0 features (strides 4, 8 and 16, each divided by its channel RMS on the truth) of
+    the colorized RGB and of the true RGB. The network is frozen, its BatchNorm in eval mode; it is a
+    separate copy of the ImageNet weights (RGB input), not the colorizer's own encoder.
+
+    ``L (B, 1, H, W)``, ``ab_pred``, ``ab_true`` ``(B, 2, H, W)`` raw -> scalar.
+    """
+
+    def __init__(self, variant: str = "lite0") -> None:
+        super().__init__()
+        from lumachrome.models.effnet import EfficientNetLite, pretrained_state_dict
+
+        self.net = EfficientNetLite(variant)
+        self.net.load_state_dict(pretrained_state_dict(variant), strict=True)
+        self.net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "FeatureLoss":
+        return super().train(False)
+
+    def forward(self, L: torch.Tensor, ab_pred: torch.Tensor, ab_true: torch.Tensor) -> torch.Tensor:
+        from lumachrome.color.lab import lab_to_rgb
+
+        B = L.shape[0]
+        rgb = lab_to_rgb(torch.cat((torch.cat((L, L)), torch.cat((ab_pred, ab_true))), dim=1), clip=False)
+        pad_h, pad_w = (-rgb.shape[-2]) % 32, (-rgb.shape[-1]) % 32
+        x = F.pad((rgb.clamp(0, 1) - 0.5) / 0.5, (0, pad_w, 0, pad_h), mode="replicate")
+        feats, _ = self.net.features(x)
+        total = 0.0
+        for f in feats[1:4]:
+            f = f.float()
+            fp, ft = f[:B], f[B:].detach()
+            scale = ft.pow(2).mean(dim=(0, 2, 3), keepdim=True).sqrt().clamp_min(1e-3)
+            total = total + ((fp - ft) / scale).abs().mean()
+        return total / 3
+
+
+def param_groups(model: nn.Module, oc) -> list[dict[str, Any]]:
+    """AdamW parameter groups: weight decay on weights only (not biases/norms), ``oc.freeze`` prefixes
+    left out (``requires_grad`` False), ``oc.lr_mult`` prefixes at ``lr * mult`` (the longest matching
+    prefix wins; the scheduler scales every group alike)."""
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if any(name.startswith(f) for f in oc.freeze):
+            p.requires_grad_(False)
+            continue
+        prefixes = [k for k in oc.lr_mult if name.startswith(k)]
+        mult = float(oc.lr_mult[max(prefixes, key=len)]) if prefixes else 1.0
+        if mult == 0.0:
+            p.requires_grad_(False)
+            continue
+        groups.setdefault((mult, p.ndim > 1), []).append(p)
+    if not groups:
+        from lumachrome.errors import ConfigError
+
+        raise ConfigError("optim.freeze / optim.lr_mult leave no parameter to train")
+    return [{"params": ps, "lr": oc.lr * mult, "weight_decay": oc.weight_decay if decays else 0.0}
+            for (mult, decays), ps in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
 
 
 def _strip_ddp_prefix(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
