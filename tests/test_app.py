@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _http import Server, get, get_json, post_form
+from _http import Server, get, get_full, get_json, post_form, script_png
 
 from lumachrome.color.lab import rgb_to_lab_np
 from lumachrome.colorizer import available_models
@@ -211,3 +212,41 @@ def test_default_limits():
     cfg = AppConfig()
     assert cfg.max_upload_bytes == 25 * 1024 * 1024 and cfg.max_pixels == 50_000_000
     assert Path(__file__).name == "test_app.py"
+
+
+# ---------------------------------------------------------------------------------------------
+# security and robustness (issue 16): each test failed before its fix
+
+MB = 1024 * 1024
+
+
+def test_uploads_are_never_served_back_as_html_or_svg(server):
+    """Stored XSS: an upload named x.html (a valid image with a script inside) was stored as
+    input.html and served as text/html from the app's origin."""
+    for filename in ("x.html", "x.svg", "x.htm", "x.xhtml"):
+        status, up = post_form(server.url + "/api/upload", files={"file": (filename, script_png(_png()))})
+        assert status == 200, up
+        ext = filename.rsplit(".", 1)[1]
+        for name in (f"input.{ext}", "input.png", "source.png", "upload.json", "input.jpg"):
+            status, body, headers = get_full(f"{server.url}/files/{up['id']}/{name}")
+            ctype = headers.get("content-type", "")
+            assert "html" not in ctype and "svg" not in ctype and "xml" not in ctype, (name, ctype)
+            assert b"<script" not in body, name  # the upload itself is never served back
+            assert headers.get("x-content-type-options") == "nosniff", name
+
+
+def test_security_headers(server):
+    status, res = post_form(server.url + "/api/colorize", {"model": "photo"}, {"file": ("my cat.png", _png())})
+    assert status == 200, res
+    for path in ("/", "/static/app.js", "/static/app.css", "/api/health", "/api/models", res["preview"],
+                 res["result"], "/files/0123456789abcdef/nothing.png"):
+        status, _, headers = get_full(server.url + path)
+        assert headers.get("x-content-type-options") == "nosniff", path
+        csp = headers.get("content-security-policy", "")
+        assert "default-src" in csp and "'unsafe-inline'" not in csp.split("script-src")[-1].split(";")[0], (path, csp)
+        assert "frame-ancestors" in csp, (path, csp)
+    csp = get_full(server.url + "/")[2]["content-security-policy"]
+    assert "script-src 'self'" in csp and "object-src 'none'" in csp
+    disposition = get_full(server.url + res["result"])[2].get("content-disposition", "")
+    assert disposition.startswith("attachment;") and "my_cat_color.png" in disposition, disposition
+    assert get_full(server.url + res["preview"])[2].get("content-type") == "image/jpeg"

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lumachrome.atomic import atomic_write_bytes, atomic_write_text
 from lumachrome.errors import ConfigError, ImageError, LumachromeError, ModelError
 
 __all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "parse_hints_field"]
@@ -40,6 +41,14 @@ MB = 1024 * 1024
 RESTORE_STEPS = {"levels": "levels", "defects": "defects", "denoise": "denoise", "contrast": "contrast"}
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _FILE = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: The only files ``/files/<id>/...`` serves, with the media type the server sends for them: the
+#: previews and the result it wrote itself, and the explain view. Uploads, references and palettes
+#: are never served back (a file named ``x.html`` must not become a page of this origin).
+SERVED_FILES = {"input.jpg": "image/jpeg", "result.jpg": "image/jpeg", "result.png": "image/png"}
+SERVED_EXPLAIN_TYPES = {".png": "image/png", ".html": "text/html; charset=utf-8", ".json": "application/json"}
+#: Stored uploads are named ``source<ext>`` after the format the decoder found, never the client's name.
+_FORMAT_EXT = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
+               "GIF": ".gif", "PPM": ".ppm"}
 
 
 class Busy(LumachromeError):
@@ -233,15 +242,29 @@ class Engine:
             for p in dirs[: max(0, len(dirs) - self.config.keep)]:
                 shutil.rmtree(p, ignore_errors=True)
 
-    def path_of(self, uid: str, name: str) -> Path:
-        """A stored file ``<root>/<uid>/<name>`` (``name`` may be ``explain/<file>``); ImageError if absent."""
+    def path_of(self, uid: str, name: str) -> tuple[Path, str]:
+        """A servable stored file ``<root>/<uid>/<name>`` and its media type (``name`` is one of
+        :data:`SERVED_FILES` or ``explain/<file>``); ImageError if absent or not servable."""
         parts = name.split("/")
-        if not _ID.match(uid) or not parts or not all(_FILE.match(p) and p not in (".", "..") for p in parts):
+        ok = _ID.match(uid) and parts and all(_FILE.match(p) and p not in (".", "..") for p in parts)
+        media = None
+        if ok and len(parts) == 1:
+            media = SERVED_FILES.get(parts[0])
+        elif ok and parts[0] == "explain":
+            media = SERVED_EXPLAIN_TYPES.get(Path(parts[-1]).suffix.lower())
+        if media is None:
             raise ImageError(f"no such file: {uid}/{name}")
         path = self.root / uid / Path(*parts)
         if not path.is_file():
             raise ImageError(f"no such file: {uid}/{name} (results are kept for the last {self.config.keep} jobs)")
-        return path
+        return path, media
+
+    def download_name(self, uid: str) -> str:
+        """The file name offered for ``<uid>/result.png`` (``<upload's name>_color.png``)."""
+        try:
+            return str(json.loads((self.root / uid / "result.json").read_text(encoding="utf-8"))["download_name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return "result.png"
 
     def _upload_dir(self, uid: str) -> Path:
         if not _ID.match(uid or "") or not (self.root / uid / "upload.json").is_file():
@@ -256,36 +279,38 @@ class Engine:
             raise ImageError(f"{what} is empty (0 bytes)")
 
     def _decode(self, path: Path, what: str):
+        """The decoded image and the format its header names (``"PNG"``, ``"JPEG"``, ...)."""
         from lumachrome.imageio import load_image, probe_image
 
         try:
-            w, h = probe_image(path, max_pixels=None).size  # header only: no decoding yet
+            probe = probe_image(path, max_pixels=None)  # header only: no decoding yet
+            w, h = probe.size
             if w * h > self.config.max_pixels:
                 raise ImageError(f"{what!r}: image too large: {w}x{h} = {w * h / 1e6:.1f} megapixels "
                                  f"(limit {self.config.max_pixels / 1e6:g} megapixels)")
-            return load_image(path, max_pixels=self.config.max_pixels)
+            return load_image(path, max_pixels=self.config.max_pixels), str(probe.format or "")
         except ImageError as e:
             raise ImageError(str(e).replace(str(path), repr(what))) from None
 
     def upload(self, data: bytes, filename: str = "upload") -> dict[str, Any]:
         """Check and store one image upload; returns ``{id, width, height, preview, was_gray}``."""
         self.check_upload_size(len(data), f"{filename!r}")
-        suffix = Path(filename).suffix.lower()
-        if not re.match(r"^\.[a-z0-9]{1,5}$", suffix):
-            suffix = ".img"
         with self.queue:
             uid, folder = self._new_dir()
-            src = folder / f"input{suffix}"
-            src.write_bytes(data)
             try:
-                image = self._decode(src, filename)
-            except LumachromeError:
+                # the client's file name is only shown, never used on disk: the stored name and its
+                # extension come from the format the decoder found
+                tmp = atomic_write_bytes(folder / "source.upload", data)
+                image, fmt = self._decode(tmp, filename)
+                src = tmp.rename(folder / f"source{_FORMAT_EXT.get(fmt, '.img')}")
+                h, w = image.rgb.shape[:2]
+                self._save_preview(folder / "input.jpg", image.rgb)
+                meta = {"filename": filename, "source": src.name, "format": fmt, "width": w, "height": h,
+                        "was_gray": image.was_gray}
+                atomic_write_text(folder / "upload.json", json.dumps(meta))
+            except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
-            h, w = image.rgb.shape[:2]
-            self._save_preview(folder / "input.jpg", image.rgb)
-            meta = {"filename": filename, "source": src.name, "width": w, "height": h, "was_gray": image.was_gray}
-            (folder / "upload.json").write_text(json.dumps(meta))
         return {"id": uid, "width": w, "height": h, "was_gray": bool(image.was_gray),
                 "preview": f"/files/{uid}/input.jpg", "filename": filename}
 
@@ -335,7 +360,7 @@ class Engine:
         with self.queue:
             t_wait = time.perf_counter() - t0
             uid, out = self._new_dir()
-            image = self._decode(folder / meta["source"], meta["filename"])
+            image, _ = self._decode(folder / meta["source"], meta["filename"])
             if hints:
                 from lumachrome.hints import check_hints
 
@@ -365,14 +390,16 @@ class Engine:
 
             save_image(out / "result.png", rgb)
             self._save_preview(out / "result.jpg", rgb)
-            shutil.copyfile(folder / "input.jpg", out / "input.jpg")
+            atomic_write_bytes(out / "input.jpg", (folder / "input.jpg").read_bytes())
+            download_name = Path(meta["filename"]).stem + "_color.png"
+            atomic_write_text(out / "result.json", json.dumps({"download_name": download_name}))
             result: dict[str, Any] = {
                 "id": uid, "model": name, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
                 "hints": [{"x": h.x, "y": h.y, "color": h.hex} for h in hints],
                 "restore_steps": steps,
                 "result": f"/files/{uid}/result.png", "preview": f"/files/{uid}/result.jpg",
                 "input_preview": f"/files/{uid}/input.jpg",
-                "download_name": Path(meta["filename"]).stem + "_color.png",
+                "download_name": download_name,
             }
             if explain:
                 result["explain"] = self._explain(uid, out, x, runner, infos[name]["kind"])
@@ -394,15 +421,13 @@ class Engine:
             raise ConfigError(f"transfer {transfer!r}: use one of {', '.join(METHODS)}")
         refs = None
         if reference is not None:
-            ref_path = out / "reference.img"
-            ref_path.write_bytes(reference)
-            refs = [self._decode(ref_path, "reference image").rgb]
+            ref_path = atomic_write_bytes(out / "reference.upload", reference)
+            refs = [self._decode(ref_path, "reference image")[0].rgb]
         pal = None
         if palette is not None:
             from lumachrome.transfer.palette import Palette
 
-            pal_path = out / "palette.json"
-            pal_path.write_bytes(palette)
+            pal_path = atomic_write_bytes(out / "palette.json", palette)
             try:
                 pal = Palette.load(pal_path)
             except LumachromeError:

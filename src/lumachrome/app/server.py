@@ -20,11 +20,17 @@ Routes::
 
 Errors are JSON ``{"error": "<one line>"}`` with 400 (bad input), 404, 413 (upload too large),
 503 (queue full) or 500 (a bug: logged, the server keeps running).
+
+Security (docs/reliability.md, "Security"): every response carries ``X-Content-Type-Options:
+nosniff`` and a strict ``Content-Security-Policy`` (the page: scripts, styles and images from this
+origin only; ``/files/``: no scripts at all, sandboxed); ``/files/`` serves only what the server
+wrote itself (previews, the result as an ``attachment``, the explain view), never an upload.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,7 +46,70 @@ log = logging.getLogger("lumachrome.app")
 #: Form fields besides the files may add this much to a request.
 _FORM_SLACK = 1024 * 1024
 _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+                 ".css": "text/css; charset=utf-8"}
+
+#: Content-Security-Policy of the page: its own script, style sheet and images, fetches to itself,
+#: the explain view in a frame; nothing inline, nothing from elsewhere, never framed by others.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'")
+#: Stored files (previews, results, the explain view with its inline style sheet): no script can run,
+#: even in a file that somehow contained one (sandbox), and only the app's page may frame them.
+FILES_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'none'; "
+             "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox allow-same-origin")
+#: Everything else (the API's JSON, errors, the page's script and style sheet).
+OTHER_CSP = "default-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+
+def security_headers(path: str) -> dict[str, str]:
+    """The headers every response of ``path`` gets (see :data:`PAGE_CSP`)."""
+    files = path.startswith("/files/")
+    csp = PAGE_CSP if path == "/" else FILES_CSP if files else OTHER_CSP
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": csp,
+        "X-Frame-Options": "SAMEORIGIN" if files else "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+class _Guard:
+    """ASGI middleware around the whole app: adds :func:`security_headers` to every response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:  # app.state, app.routes, ... of the wrapped FastAPI app
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from starlette.datastructures import MutableHeaders
+
+        extra = security_headers(scope.get("path", ""))
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in extra.items():
+                    headers[k] = v
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _content_disposition(kind: str, name: str) -> str:
+    """``attachment``/``inline`` with an ASCII ``filename`` and the exact name as ``filename*`` (RFC 6266)."""
+    from urllib.parse import quote
+
+    stem, dot, ext = name.rpartition(".")
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem or ext).strip("._")[:120] or "result"
+    ascii_name += f".{ext}" if dot else ""
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _static_dir() -> Path:
@@ -194,16 +263,15 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
     @app.get("/files/{uid}/{name:path}")
     async def files(uid: str, name: str) -> Response:
         try:
-            path = eng.path_of(uid, name)
+            path, media = eng.path_of(uid, name)  # only what the server wrote, with its own media type
         except ImageError as e:
             return error(404, str(e))
-        media = _STATIC_TYPES.get(path.suffix)
         headers = {}
-        if path.name == "result.png":
-            headers["Content-Disposition"] = 'inline; filename="result.png"'
+        if name == "result.png":  # the download: saved, never displayed as a page of this origin
+            headers["Content-Disposition"] = _content_disposition("attachment", eng.download_name(uid))
         return FileResponse(path, media_type=media, headers=headers)
 
-    return app
+    return _Guard(app)
 
 
 def _truthy(value: Any) -> bool:
