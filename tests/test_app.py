@@ -250,3 +250,61 @@ def test_security_headers(server):
     disposition = get_full(server.url + res["result"])[2].get("content-disposition", "")
     assert disposition.startswith("attachment;") and "my_cat_color.png" in disposition, disposition
     assert get_full(server.url + res["preview"])[2].get("content-type") == "image/jpeg"
+
+
+def test_other_sites_cannot_drive_the_server(server):
+    """A foreign Host (DNS rebinding) or Origin (another web page) is refused before anything runs."""
+    port = server.port
+    cases = [
+        get_full(server.url + "/api/health", {"Host": f"evil.example:{port}"}),
+        get_full(server.url + "/", {"Host": "evil.example"}),
+    ]
+    for status, body, headers in cases:
+        assert status == 403 and "host" in json.loads(body)["error"], body
+        assert headers.get("x-content-type-options") == "nosniff"
+    for origin in ("http://evil.example", f"http://evil.example:{port}", "null", f"http://localhost:{port + 1}"):
+        status, body = post_form(server.url + "/api/colorize", {"model": "photo"}, {"file": ("g.png", _png())},
+                                 headers={"Origin": origin})
+        assert status == 403 and "origin" in body["error"] and "\n" not in body["error"], (origin, body)
+    # the app's own page, its other local names, and clients that send no Origin (curl, scripts)
+    assert post_form(server.url + "/api/upload", files={"file": ("g.png", _png())},
+                     headers={"Origin": server.url})[0] == 200
+    assert get_full(server.url + "/api/health", {"Host": f"localhost:{port}"})[0] == 200
+    assert post_form(f"{server.url}/api/upload", files={"file": ("g.png", _png())},
+                     headers={"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"})[0] == 200
+    assert post_form(server.url + "/api/upload", files={"file": ("g.png", _png())})[0] == 200
+
+
+def test_allowed_host_option_opens_the_server_to_a_chosen_name():
+    srv = Server("--allowed-host", "photos.lan")
+    try:
+        host = f"photos.lan:{srv.port}"
+        assert get_full(srv.url + "/api/health", {"Host": host})[0] == 200
+        status, up = post_form(srv.url + "/api/upload", files={"file": ("g.png", _png())},
+                               headers={"Host": host, "Origin": f"http://{host}"})
+        assert status == 200, up
+        assert get_full(srv.url + "/api/health", {"Host": f"other.lan:{srv.port}"})[0] == 403
+    finally:
+        out = srv.stop()
+    assert "Traceback" not in out
+
+
+def test_host_policy_of_a_lan_server():
+    """--host 0.0.0.0: the machine's IP addresses and host name are accepted, other names are not."""
+    import socket
+
+    from lumachrome.app.server import HostPolicy
+
+    lan = HostPolicy("0.0.0.0")
+    for host in ("192.168.1.20:7860", "10.0.0.5", "[fe80::1]:7860", "localhost:7860", "127.0.0.1",
+                 f"{socket.gethostname()}:7860"):
+        assert lan.check(host, None) is None, host
+    assert lan.check("evil.example:7860", None) is not None
+    assert lan.check("192.168.1.20:7860", "http://192.168.1.20:7860") is None
+    assert lan.check("192.168.1.20:7860", "http://evil.example") is not None
+    local = HostPolicy("127.0.0.1")
+    assert local.check("127.0.0.1:7860", None) is None and local.check("192.168.1.20:7860", None) is not None
+    assert local.check(None, None) is not None  # no Host header
+    named = HostPolicy("127.0.0.1", ["Photos.LAN"])
+    assert named.check("photos.lan:443", "https://photos.lan") is None  # behind a TLS proxy
+    assert HostPolicy("127.0.0.1", ["*"]).check("anything.example", None) is None

@@ -64,7 +64,9 @@ class AppConfig:
     jobs run at once; ``queue_size``: jobs allowed to wait; ``wait_s``: longest wait in the queue.
     ``keep``: uploads/results kept (oldest removed first). ``device``: torch device of the models.
     ``preview_side``: long side of the previews shown in the page. ``root``: folder for uploads and
-    results (default: a new temporary folder, removed at shutdown).
+    results (default: a new temporary folder, removed at shutdown). ``host``: the address the server
+    listens on and ``allowed_hosts``: further names it answers to (``"*"``: any), for the Host and
+    Origin check (:class:`lumachrome.app.server.HostPolicy`).
     """
 
     max_upload_mb: float = 25.0
@@ -78,6 +80,8 @@ class AppConfig:
     root: str | None = None
     #: Further model folders offered besides the shipped ones: ``{name: folder}``.
     extra_models: dict[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    allowed_hosts: list[str] = field(default_factory=list)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -25,6 +25,9 @@ Security (docs/reliability.md, "Security"): every response carries ``X-Content-T
 nosniff`` and a strict ``Content-Security-Policy`` (the page: scripts, styles and images from this
 origin only; ``/files/``: no scripts at all, sandboxed); ``/files/`` serves only what the server
 wrote itself (previews, the result as an ``attachment``, the explain view), never an upload.
+:class:`HostPolicy` refuses (403) a ``Host`` that is not this server's own address or name (DNS
+rebinding) and an ``Origin`` that is not the app's own (another web page driving the local server);
+requests without ``Origin`` (curl, scripts) are answered. ``--allowed-host`` adds names.
 """
 
 from __future__ import annotations
@@ -33,14 +36,14 @@ import logging
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from fastapi import Request  # module level: the route annotations below are resolved by name
 
 from lumachrome.app.engine import AppConfig, Busy, Engine, parse_hints_field
 from lumachrome.errors import ImageError, LumachromeError
 
-__all__ = ["create_app", "is_loopback", "serve"]
+__all__ = ["HostPolicy", "create_app", "is_loopback", "serve"]
 
 log = logging.getLogger("lumachrome.app")
 #: Form fields besides the files may add this much to a request.
@@ -75,11 +78,96 @@ def security_headers(path: str) -> dict[str, str]:
     }
 
 
-class _Guard:
-    """ASGI middleware around the whole app: adds :func:`security_headers` to every response."""
+def _split_host(value: str) -> tuple[str, int | None] | None:
+    """``"Name:port"`` / ``"[::1]:port"`` / ``"name"`` -> ``("name", port or None)`` (lower case, no
+    trailing dot); None when it is not a host name or address."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+    elif value.count(":") == 1:
+        name, _, port = value.partition(":")
+    else:
+        name, port = value, ""  # a name, or a bare IPv6 address
+    name = name.rstrip(".")
+    if not name or not re.fullmatch(r"[a-z0-9._:-]+", name) or (port and not port.isdigit()):
+        return None
+    return name, int(port) if port else None
 
-    def __init__(self, app: Any) -> None:
+
+def _is_ip(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class HostPolicy:
+    """Which ``Host`` and ``Origin`` headers the server answers.
+
+    ``Host`` must name this server: with a loopback address (the default) ``localhost``,
+    ``127.0.0.1``, ``::1`` or the bound address; with a specific address that address (and the
+    loopback names); with ``0.0.0.0`` / ``::`` (all interfaces) also any IP address literal and the
+    machine's host name. A DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) sends its own
+    name and is refused. ``allowed`` adds names (``"*"``: any; only for servers behind a proxy that
+    checks the name itself). ``Origin``, when sent, must be the app's own origin (the same host and
+    port as ``Host``) or one of the ``allowed`` names; a request without ``Origin`` (curl, a script)
+    is answered, as Jupyter does.
+    """
+
+    def __init__(self, bind: str = "127.0.0.1", allowed: Sequence[str] = ()) -> None:
+        import socket
+
+        self.any = any(a.strip() == "*" for a in allowed)
+        self.extra = {h[0] for h in (_split_host(a) for a in allowed if a.strip() != "*") if h}
+        bound = _split_host(bind)
+        self.bind = bound[0] if bound else bind
+        self.wildcard = self.bind in ("0.0.0.0", "::", "")
+        names = {"localhost", "127.0.0.1", "::1", self.bind}
+        if self.wildcard:
+            for own in (socket.gethostname(), socket.getfqdn()):
+                h = _split_host(own)
+                if h:
+                    names.add(h[0])
+        self.names = names | self.extra
+
+    def host_ok(self, name: str) -> bool:
+        return self.any or name in self.names or (self.wildcard and _is_ip(name))
+
+    def check(self, host: str | None, origin: str | None) -> str | None:
+        """None when a request with these headers may be answered, else the one-line reason."""
+        h = _split_host(host or "")
+        if h is None or not self.host_ok(h[0]):
+            return (f"forbidden: the Host header {host!r} is not an address of this server "
+                    "(start the server with --allowed-host NAME to answer to another name)")
+        if origin is None:
+            return None
+        from urllib.parse import urlsplit
+
+        try:
+            o = urlsplit(origin.strip())
+            o_name, o_port = (o.hostname or "").rstrip("."), o.port
+        except ValueError:
+            o_name, o_port = "", None
+        if o.scheme in ("http", "https") and o_name:
+            default = 443 if o.scheme == "https" else 80
+            if o_name == h[0] and (o_port or default) == (h[1] or default):
+                return None  # the app's own page
+            if self.any or o_name in self.extra:
+                return None  # a name the user allowed (e.g. a reverse proxy's)
+        return f"forbidden: requests from another site are refused (origin {origin!r})"
+
+
+class _Guard:
+    """ASGI middleware around the whole app: refuses requests :class:`HostPolicy` does not allow
+    (403, before any body is read) and adds :func:`security_headers` to every response."""
+
+    def __init__(self, app: Any, policy: HostPolicy | None = None) -> None:
         self.app = app
+        self.policy = policy or HostPolicy()
 
     def __getattr__(self, name: str) -> Any:  # app.state, app.routes, ... of the wrapped FastAPI app
         return getattr(self.app, name)
@@ -90,6 +178,9 @@ class _Guard:
             return
         from starlette.datastructures import MutableHeaders
 
+        from starlette.datastructures import Headers
+        from starlette.responses import JSONResponse
+
         extra = security_headers(scope.get("path", ""))
 
         async def send_with_headers(message: dict) -> None:
@@ -99,6 +190,12 @@ class _Guard:
                     headers[k] = v
             await send(message)
 
+        request_headers = Headers(scope=scope)
+        refused = self.policy.check(request_headers.get("host"), request_headers.get("origin"))
+        if refused is not None:
+            log.warning("refused %s %s: %s", scope.get("method"), scope.get("path"), refused)
+            await JSONResponse({"error": refused}, status_code=403)(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 
@@ -271,7 +368,7 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
             headers["Content-Disposition"] = _content_disposition("attachment", eng.download_name(uid))
         return FileResponse(path, media_type=media, headers=headers)
 
-    return _Guard(app)
+    return _Guard(app, HostPolicy(cfg.host, cfg.allowed_hosts))
 
 
 def _truthy(value: Any) -> bool:
@@ -280,14 +377,21 @@ def _truthy(value: Any) -> bool:
 
 def serve(host: str = "127.0.0.1", port: int = 7860, config: AppConfig | None = None, *,
           open_browser: bool = False, log_level: str = "warning") -> None:
-    """Run the web app until Ctrl-C (uvicorn)."""
+    """Run the web app until Ctrl-C (uvicorn). ``config.host`` is set to ``host`` (the Host check)."""
+    import dataclasses
+
     import uvicorn
 
+    config = dataclasses.replace(config or AppConfig(), host=host)
     app = create_app(config)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     print(f"lumachrome: serving on {url} (Ctrl-C to stop)", flush=True)
     if not is_loopback(host):
-        print(f"lumachrome: warning: listening on {host}: other machines can reach this server", flush=True)
+        policy = HostPolicy(host, config.allowed_hosts)
+        names = ", ".join(sorted(n for n in policy.names if not is_loopback(n) and n != "::1"))
+        print(f"lumachrome: warning: listening on {host}: other machines can reach this server "
+              f"(as {'any IP address of this machine, ' if policy.wildcard else ''}{names or host}; "
+              "more names with --allowed-host)", flush=True)
     if open_browser:
         import threading
         import webbrowser
