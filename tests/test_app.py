@@ -308,3 +308,18 @@ def test_host_policy_of_a_lan_server():
     named = HostPolicy("127.0.0.1", ["Photos.LAN"])
     assert named.check("photos.lan:443", "https://photos.lan") is None  # behind a TLS proxy
     assert HostPolicy("127.0.0.1", ["*"]).check("anything.example", None) is None
+
+
+def test_deeply_nested_or_huge_json_is_a_400(server):
+    deep = "[" * 40_000 + "]" * 40_000  # 80 kB: RecursionError in json.loads -> plain-text 500 before
+    status, body = post_form(server.url + "/api/colorize", {"hints": deep}, {"file": ("g.png", _png())})
+    assert status == 400 and "hints" in body.get("error", "") and "nested" in body["error"], (status, body)
+    status, body = post_form(server.url + "/api/colorize", {"hints": deep * 3}, {"file": ("g.png", _png())})
+    assert status == 400 and "hints" in body.get("error", "") and "too long" in body["error"], (status, body)
+    many = "[" + ",".join(['{"x": 1, "y": 1, "color": "#ffffff"}'] * 20_000) + "]"
+    status, body = post_form(server.url + "/api/colorize", {"hints": many}, {"file": ("g.png", _png())})
+    assert status == 400 and "hints" in body.get("error", ""), (status, body)
+    status, body = post_form(server.url + "/api/colorize", {},
+                             {"file": ("g.png", _png()), "palette": ("p.json", deep.encode())})
+    assert status == 400 and "palette" in body.get("error", ""), (status, body)
+    assert server.alive()

@@ -34,7 +34,7 @@ import numpy as np
 from lumachrome.atomic import atomic_write_bytes, atomic_write_text
 from lumachrome.errors import ConfigError, ImageError, LumachromeError, ModelError
 
-__all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "parse_hints_field"]
+__all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "check_json_shape", "parse_hints_field"]
 
 MB = 1024 * 1024
 #: Restoration steps the user may switch off (as in ``lumachrome colorize --restore-skip``).
@@ -49,6 +49,30 @@ SERVED_EXPLAIN_TYPES = {".png": "image/png", ".html": "text/html; charset=utf-8"
 #: Stored uploads are named ``source<ext>`` after the format the decoder found, never the client's name.
 _FORMAT_EXT = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
                "GIF": ".gif", "PPM": ".ppm"}
+
+
+#: The hints form field: at most this many characters (~2,700 hints as JSON) and hints.
+MAX_HINTS_CHARS = 100_000
+MAX_HINTS = 1000
+#: JSON nesting accepted before parsing (hints need 2 levels, palettes 5): Python's parser recurses,
+#: and ``[[[[...`` 100,000 deep raised RecursionError (a 500) instead of a clear 400.
+MAX_HINTS_DEPTH = 4
+MAX_PALETTE_DEPTH = 16
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def check_json_shape(text: str | bytes, what: str, *, max_depth: int, max_chars: int | None = None) -> None:
+    """ConfigError (one line) when ``text`` is longer than ``max_chars`` or its brackets nest deeper than
+    ``max_depth``: checked without parsing (no recursion), in linear time."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    if max_chars is not None and len(data) > max_chars:
+        raise ConfigError(f"{what}: too long ({len(data):,} bytes; at most {max_chars:,})")
+    codes = np.frombuffer(_JSON_STRING.sub(b'""', data), dtype=np.uint8)
+    step = ((codes == ord("[")) | (codes == ord("{"))).astype(np.int32)
+    step -= (codes == ord("]")) | (codes == ord("}"))
+    depth = int(np.cumsum(step).max()) if step.size else 0
+    if depth > max_depth:
+        raise ConfigError(f"{what}: JSON nested too deeply ({depth} levels; at most {max_depth})")
 
 
 class Busy(LumachromeError):
@@ -133,18 +157,26 @@ def parse_hints_field(text: str | None) -> list:
     text = (text or "").strip()
     if not text:
         return []
+    check_json_shape(text, "hints", max_depth=MAX_HINTS_DEPTH, max_chars=MAX_HINTS_CHARS)
     if text.startswith("["):
         try:
             items = json.loads(text)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise ConfigError(f"hints: not valid JSON ({e})") from None
+        if not isinstance(items, list):
+            raise ConfigError("hints: expected a JSON list of {\"x\", \"y\", \"color\"} objects")
+        if len(items) > MAX_HINTS:
+            raise ConfigError(f"hints: {len(items)} hints (at most {MAX_HINTS})")
         hints = []
         for i, it in enumerate(items):
             if not isinstance(it, dict) or not {"x", "y", "color"} <= set(it):
                 raise ConfigError(f"hints[{i}]: expected an object with x, y and color")
             hints.append(parse_hint(f"{it['x']},{it['y']},{it['color']}"))
         return hints
-    return [parse_hint(part) for part in text.split(";") if part.strip()]
+    parts = [part for part in text.split(";") if part.strip()]
+    if len(parts) > MAX_HINTS:
+        raise ConfigError(f"hints: {len(parts)} hints (at most {MAX_HINTS})")
+    return [parse_hint(part) for part in parts]
 
 
 @dataclass
@@ -431,6 +463,7 @@ class Engine:
         if palette is not None:
             from lumachrome.transfer.palette import Palette
 
+            check_json_shape(palette, "palette", max_depth=MAX_PALETTE_DEPTH)
             pal_path = atomic_write_bytes(out / "palette.json", palette)
             try:
                 pal = Palette.load(pal_path)

@@ -253,6 +253,20 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
             log.exception("job failed")
             return error(500, f"internal error ({type(e).__name__}: {e})")
 
+    def json_errors(route):
+        """A route whose unexpected exceptions become a one-line JSON 500 (logged), never a plain-text page."""
+        import functools
+
+        @functools.wraps(route)
+        async def wrapper(request: Request) -> Response:
+            try:
+                return await route(request)
+            except Exception as e:  # noqa: BLE001 - a bug must not take the server down
+                log.exception("request failed")
+                return error(500, f"internal error ({type(e).__name__}); the server log has the details")
+
+        return wrapper
+
     async def read_form(request: Request, max_files: int = 3):
         """The multipart form, read with a size limit (the body never exceeds the upload limit)."""
         limit = cfg.max_upload_bytes + _FORM_SLACK
@@ -315,6 +329,7 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
         })
 
     @app.post("/api/upload")
+    @json_errors
     async def upload(request: Request) -> Response:
         form, err = await read_form(request, max_files=1)
         if err is not None:
@@ -325,6 +340,7 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
         return await run(eng.upload, data, name)
 
     @app.post("/api/colorize")
+    @json_errors
     async def colorize(request: Request) -> Response:
         form, err = await read_form(request)
         if err is not None:
