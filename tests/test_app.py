@@ -323,3 +323,67 @@ def test_deeply_nested_or_huge_json_is_a_400(server):
                              {"file": ("g.png", _png()), "palette": ("p.json", deep.encode())})
     assert status == 400 and "palette" in body.get("error", ""), (status, body)
     assert server.alive()
+
+
+def _raw_post(port: int, length: int) -> "socket.socket":
+    """A POST /api/upload that declares ``length`` bytes and sends only the start of its body."""
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall((f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               f"Content-Type: multipart/form-data; boundary=xx\r\nContent-Length: {length}\r\n\r\n").encode()
+              + b"--xx\r\n")
+    return s
+
+
+def _read_response(s) -> tuple[int, dict, bytes]:
+    """Status, headers and body of one HTTP/1.1 response read from a socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines)}
+    while len(body) < int(headers.get("content-length", 0)):
+        chunk = s.recv(65536)
+        assert chunk, body
+        body += chunk
+    return int(status_line.split()[1]), headers, body
+
+
+def _uploads(server) -> dict:
+    return get_json(server.url + "/api/health")[1]["uploads"]
+
+
+def _wait_for(predicate, what: str) -> None:
+    import time
+
+    for _ in range(1200):  # a condition, not a time limit: normally true within a few polls
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_parallel_uploads_are_capped_with_503_and_retry_after(server):
+    """Bodies used to be buffered before the job queue applied: 16 slow 24 MB uploads held ~750 MB."""
+    info = _uploads(server)
+    budget, per = int(info["limit_mb"] * MB), int(info["request_limit_mb"] * MB)
+    size = min(per, budget)
+    n = min(budget // size, info["max_active"])
+    held = [_raw_post(server.port, size) for _ in range(n)]
+    try:
+        _wait_for(lambda: _uploads(server)["active"] == n, f"{n} uploads in progress")
+        with _raw_post(server.port, size) as s:  # one more: refused at once, before its body is read
+            status, headers, body = _read_response(s)
+        assert status == 503, (status, body)
+        assert int(headers["retry-after"]) > 0
+        assert "busy" in json.loads(body)["error"]
+        assert _uploads(server)["active"] == n
+    finally:
+        for s in held:
+            s.close()
+    _wait_for(lambda: _uploads(server)["active"] == 0, "the abandoned uploads released")
+    assert post_form(server.url + "/api/upload", files={"file": ("g.png", _png())})[0] == 200

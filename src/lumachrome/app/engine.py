@@ -34,9 +34,12 @@ import numpy as np
 from lumachrome.atomic import atomic_write_bytes, atomic_write_text
 from lumachrome.errors import ConfigError, ImageError, LumachromeError, ModelError
 
-__all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "check_json_shape", "parse_hints_field"]
+__all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "UploadGate", "check_json_shape",
+           "parse_hints_field"]
 
 MB = 1024 * 1024
+#: Form fields besides the files may add this much to a request.
+FORM_SLACK = 1024 * 1024
 #: Restoration steps the user may switch off (as in ``lumachrome colorize --restore-skip``).
 RESTORE_STEPS = {"levels": "levels", "defects": "defects", "denoise": "denoise", "contrast": "contrast"}
 _ID = re.compile(r"^[0-9a-f]{16}$")
@@ -76,7 +79,13 @@ def check_json_shape(text: str | bytes, what: str, *, max_depth: int, max_chars:
 
 
 class Busy(LumachromeError):
-    """The job queue is full (or a job waited too long): try again later."""
+    """The job queue or the upload budget is full (or a job waited too long): try again later.
+
+    ``retry_after``: seconds a client should wait (the HTTP ``Retry-After`` header)."""
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -87,6 +96,8 @@ class AppConfig:
     fields). ``max_pixels``: largest image (checked from the header before decoding). ``workers``:
     jobs run at once; ``queue_size``: jobs allowed to wait; ``wait_s``: longest wait in the queue.
     ``keep``: uploads/results kept (oldest removed first). ``device``: torch device of the models.
+    ``max_buffered_mb``: request bodies held in memory at once, all requests together (default:
+    ``workers + 3`` full-size requests); at most ``workers + queue_size`` requests are received at once.
     ``preview_side``: long side of the previews shown in the page. ``root``: folder for uploads and
     results (default: a new temporary folder, removed at shutdown). ``host``: the address the server
     listens on and ``allowed_hosts``: further names it answers to (``"*"``: any), for the Host and
@@ -106,10 +117,22 @@ class AppConfig:
     extra_models: dict[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
     allowed_hosts: list[str] = field(default_factory=list)
+    max_buffered_mb: float | None = None
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * MB)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Largest request body: one upload plus 1 MB of other form fields."""
+        return self.max_upload_bytes + FORM_SLACK
+
+    @property
+    def max_buffered_bytes(self) -> int:
+        if self.max_buffered_mb is not None:
+            return int(self.max_buffered_mb * MB)
+        return (self.workers + 3) * self.max_request_bytes
 
 
 class JobQueue:
@@ -132,7 +155,7 @@ class JobQueue:
             return self
         with self._lock:
             if self.waiting >= self.queue_size:
-                raise Busy(f"server busy: {self.waiting} jobs already waiting, try again in a minute")
+                raise Busy(f"server busy: {self.waiting} jobs already waiting, try again in a minute", retry_after=60)
             self.waiting += 1
         got = self._slots.acquire(timeout=self.wait_s)
         with self._lock:
@@ -140,13 +163,48 @@ class JobQueue:
             if got:
                 self.running += 1
         if not got:
-            raise Busy(f"server busy: waited {self.wait_s:.0f} s for a free worker, try again later")
+            raise Busy(f"server busy: waited {self.wait_s:.0f} s for a free worker, try again later", retry_after=60)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         with self._lock:
             self.running -= 1
         self._slots.release()
+
+
+class UploadGate:
+    """Request bodies being received and held: at most ``max_active`` requests and ``max_bytes`` in all.
+
+    A request body is buffered before its job reaches the :class:`JobQueue`, so without this
+    16 parallel 24 MB uploads held ~750 MB however small the queue. :meth:`reserve` takes a request's
+    declared size (or the largest allowed when it declares none) before anything is read, and raises
+    :class:`Busy` at once when it does not fit; :meth:`release` gives it back when the request ends.
+    """
+
+    def __init__(self, max_bytes: int, max_active: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_active = max(1, max_active)
+        self.active = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, n_bytes: int) -> int:
+        with self._lock:
+            if self.active >= self.max_active or self.bytes + n_bytes > self.max_bytes:
+                raise Busy(f"server busy: {self.active} uploads in progress ({self.bytes / MB:.0f} MB), "
+                           "try again in a few seconds", retry_after=5)
+            self.active += 1
+            self.bytes += n_bytes
+        return n_bytes
+
+    def release(self, n_bytes: int) -> None:
+        with self._lock:
+            self.active -= 1
+            self.bytes -= n_bytes
+
+    def status(self, request_bytes: int) -> dict[str, Any]:
+        return {"active": self.active, "buffered_mb": round(self.bytes / MB, 3), "max_active": self.max_active,
+                "limit_mb": round(self.max_bytes / MB, 3), "request_limit_mb": round(request_bytes / MB, 3)}
 
 
 def parse_hints_field(text: str | None) -> list:
@@ -199,6 +257,7 @@ class Engine:
         self.root.mkdir(parents=True, exist_ok=True)
         self._own_root = self.config.root is None
         self.queue = JobQueue(self.config.workers, self.config.queue_size, self.config.wait_s)
+        self.uploads = UploadGate(self.config.max_buffered_bytes, self.config.workers + self.config.queue_size)
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self._store_lock = threading.Lock()

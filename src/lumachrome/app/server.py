@@ -46,8 +46,6 @@ from lumachrome.errors import ImageError, LumachromeError
 __all__ = ["HostPolicy", "create_app", "is_loopback", "serve"]
 
 log = logging.getLogger("lumachrome.app")
-#: Form fields besides the files may add this much to a request.
-_FORM_SLACK = 1024 * 1024
 _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8"}
 
@@ -235,14 +233,17 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
     app = FastAPI(title="lumachrome", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.engine = eng
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": " ".join(str(message).split())}, status_code=status, headers=headers)
+
+    def busy(e: Busy) -> JSONResponse:
+        return error(503, str(e), {"Retry-After": str(e.retry_after)})
 
     async def run(fn, *args, **kwargs) -> Response:
         try:
             return JSONResponse(await run_in_threadpool(fn, *args, **kwargs))
         except Busy as e:
-            return error(503, str(e))
+            return busy(e)
         except ImageError as e:
             return error(413 if "too large" in str(e) else 400, str(e))
         except LumachromeError as e:
@@ -254,7 +255,8 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
             return error(500, f"internal error ({type(e).__name__}: {e})")
 
     def json_errors(route):
-        """A route whose unexpected exceptions become a one-line JSON 500 (logged), never a plain-text page."""
+        """A route whose unexpected exceptions become a one-line JSON 500 (logged), never a plain-text
+        page; the upload budget its body took (:func:`read_form`) is given back when it ends."""
         import functools
 
         @functools.wraps(route)
@@ -264,26 +266,44 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
             except Exception as e:  # noqa: BLE001 - a bug must not take the server down
                 log.exception("request failed")
                 return error(500, f"internal error ({type(e).__name__}); the server log has the details")
+            finally:
+                reserved = getattr(request.state, "reserved_bytes", None)
+                if reserved is not None:
+                    eng.uploads.release(reserved)
 
         return wrapper
 
     async def read_form(request: Request, max_files: int = 3):
-        """The multipart form, read with a size limit (the body never exceeds the upload limit)."""
-        limit = cfg.max_upload_bytes + _FORM_SLACK
+        """The multipart form, read with a size limit (the body never exceeds the upload limit) once the
+        upload budget (:class:`~lumachrome.app.engine.UploadGate`) has room for it (else 503 at once)."""
+        from starlette.requests import ClientDisconnect
+
+        limit = cfg.max_request_bytes
         declared = request.headers.get("content-length")
         too_large = f"upload too large (limit {cfg.max_upload_mb:g} MB)"
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return None, error(413, f"{too_large}: the request has {int(declared) / 2**20:.1f} MB")
+        try:  # before a byte of the body is read; released by json_errors when the request ends
+            request.state.reserved_bytes = eng.uploads.reserve(
+                int(declared) if declared is not None and declared.isdigit() else limit)
+        except Busy as e:
+            return None, busy(e)
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return None, error(413, too_large)
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return None, error(413, too_large)
+        except ClientDisconnect:
+            return None, error(400, "the upload was interrupted")
         request._body = bytes(body)  # starlette parses the form from the cached body
+        del body
         try:
             form = await request.form(max_files=max_files, max_fields=32)
         except Exception as e:  # noqa: BLE001 - malformed multipart
             return None, error(400, f"could not read the form ({e})")
+        finally:
+            request._body = b""  # the parsed form holds the data now: one copy in memory, not two
         return form, None
 
     async def file_bytes(form, key: str) -> tuple[bytes | None, str]:
@@ -312,7 +332,8 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
     @app.get("/api/health")
     async def health() -> dict[str, Any]:
         q = eng.queue
-        return {"ok": True, "queue": {"running": q.running, "waiting": q.waiting, "size": q.queue_size}}
+        return {"ok": True, "queue": {"running": q.running, "waiting": q.waiting, "size": q.queue_size},
+                "uploads": eng.uploads.status(cfg.max_request_bytes)}
 
     @app.get("/api/models")
     async def models() -> Response:
