@@ -148,7 +148,7 @@ def test_bad_requests_get_clear_messages_and_the_server_stays_up(server, tmp_pat
     # more pixels than the server accepts (0.5 MP): refused from the header, before decoding
     big = tmp_path / "big.png"
     save_image(big, np.zeros((800, 800, 3), np.float32))
-    cases.append((post_form(url + "/api/upload", files={"file": big}), 413, "megapixels"))
+    cases.append((post_form(url + "/api/upload", files={"file": big}), 413, "limit 0.5 MP"))
     for (status, body), want_status, text in cases:
         assert status == want_status, (text, status, body)
         assert text in body["error"] and "\n" not in body["error"], body
@@ -218,6 +218,18 @@ def test_default_limits():
 # security and robustness (issue 16): each test failed before its fix
 
 MB = 1024 * 1024
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height, with no pixel data (rejected from the header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
 def test_uploads_are_never_served_back_as_html_or_svg(server):
@@ -323,6 +335,39 @@ def test_deeply_nested_or_huge_json_is_a_400(server):
                              {"file": ("g.png", _png()), "palette": ("p.json", deep.encode())})
     assert status == 400 and "palette" in body.get("error", ""), (status, body)
     assert server.alive()
+
+
+def test_error_messages_do_not_reveal_server_paths(server):
+    import tempfile
+
+    cases = [
+        post_form(server.url + "/api/colorize", {}, {"file": ("g.png", _png()), "palette": ("p.json", b"{oops")}),
+        post_form(server.url + "/api/colorize", {}, {"file": ("g.png", _png()), "palette": ("p.json", b"{}")}),
+        post_form(server.url + "/api/colorize", {}, {"file": ("g.png", _png()), "reference": ("r.png", b"nope")}),
+        post_form(server.url + "/api/colorize", {}, {"file": ("g.png", _png()), "reference": ("r.png", _png()[:300])}),
+        post_form(server.url + "/api/upload", files={"file": ("t.png", _png()[:300])}),
+    ]
+    for status, body in cases:
+        assert status == 400, body
+        msg = body["error"]
+        assert "lumachrome-app-" not in msg and tempfile.gettempdir() not in msg, msg
+
+
+def test_pixel_limit_messages_agree(server, tmp_path):
+    """An image above Pillow's own guard (2 x 200 MP) was refused quoting '400000000 pixels'."""
+    from lumachrome.errors import ImageError
+    from lumachrome.imageio import DEFAULT_MAX_PIXELS, load_image
+
+    bomb = _png_header(30000, 15000)  # 450 MP
+    status, body = post_form(server.url + "/api/upload", files={"file": ("bomb.png", bomb)})
+    assert status == 413 and "limit 0.5 MP" in body["error"] and "400" not in body["error"], body
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme_mp = int(re.search(r"larger than (\d+) MP", readme).group(1))
+    assert readme_mp * 1_000_000 == DEFAULT_MAX_PIXELS
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    with pytest.raises(ImageError) as e:
+        load_image(tmp_path / "bomb.png")
+    assert f"limit {readme_mp} MP" in str(e.value) and "400" not in str(e.value), str(e.value)
 
 
 def _raw_post(port: int, length: int) -> "socket.socket":

@@ -377,12 +377,8 @@ class Engine:
         """The decoded image and the format its header names (``"PNG"``, ``"JPEG"``, ...)."""
         from lumachrome.imageio import load_image, probe_image
 
-        try:
-            probe = probe_image(path, max_pixels=None)  # header only: no decoding yet
-            w, h = probe.size
-            if w * h > self.config.max_pixels:
-                raise ImageError(f"{what!r}: image too large: {w}x{h} = {w * h / 1e6:.1f} megapixels "
-                                 f"(limit {self.config.max_pixels / 1e6:g} megapixels)")
+        try:  # the pixel limit is checked from the header, before decoding (one message for every size)
+            probe = probe_image(path, max_pixels=self.config.max_pixels)
             return load_image(path, max_pixels=self.config.max_pixels), str(probe.format or "")
         except ImageError as e:
             raise ImageError(str(e).replace(str(path), repr(what))) from None
@@ -526,8 +522,8 @@ class Engine:
             pal_path = atomic_write_bytes(out / "palette.json", palette)
             try:
                 pal = Palette.load(pal_path)
-            except LumachromeError:
-                raise
+            except LumachromeError as e:  # its messages start with the (server's) path
+                raise ConfigError(str(e).replace(str(pal_path), "palette")) from None
             except Exception as e:  # noqa: BLE001 - any malformed JSON
                 raise ConfigError(f"palette: not a lumachrome palette file ({e})") from None
         if transfer == "exemplar" and refs is None:

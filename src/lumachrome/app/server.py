@@ -233,8 +233,12 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
     app = FastAPI(title="lumachrome", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.engine = eng
 
+    root_paths = re.compile("|".join(re.escape(str(p)) for p in {eng.root, eng.root.resolve()}) + r"[^\s'\":;,)]*")
+
     def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"error": " ".join(str(message).split())}, status_code=status, headers=headers)
+        """A one-line JSON error; a path in the server's folder is cut to its file name (never shown)."""
+        message = root_paths.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], str(message))
+        return JSONResponse({"error": " ".join(message.split())}, status_code=status, headers=headers)
 
     def busy(e: Busy) -> JSONResponse:
         return error(503, str(e), {"Retry-After": str(e.retry_after)})
