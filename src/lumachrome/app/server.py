@@ -174,9 +174,7 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from starlette.datastructures import MutableHeaders
-
-        from starlette.datastructures import Headers
+        from starlette.datastructures import Headers, MutableHeaders
         from starlette.responses import JSONResponse
 
         extra = security_headers(scope.get("path", ""))
@@ -256,7 +254,7 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
             return error(507, "out of memory on this image; try a smaller one")
         except Exception as e:  # noqa: BLE001 - a bug must not take the server down
             log.exception("job failed")
-            return error(500, f"internal error ({type(e).__name__}: {e})")
+            return error(500, f"internal error ({type(e).__name__}); the server log has the details")
 
     def json_errors(route):
         """A route whose unexpected exceptions become a one-line JSON 500 (logged), never a plain-text
@@ -429,7 +427,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, config: AppConfig | None = 
     print(f"lumachrome: serving on {url} (Ctrl-C to stop)", flush=True)
     if not is_loopback(host):
         policy = HostPolicy(host, config.allowed_hosts)
-        names = ", ".join(sorted(n for n in policy.names if not is_loopback(n) and n != "::1"))
+        names = ", ".join(sorted(n for n in policy.names
+                                 if not is_loopback(n) and n not in ("::1", "0.0.0.0", "::", "")))
         print(f"lumachrome: warning: listening on {host}: other machines can reach this server "
               f"(as {'any IP address of this machine, ' if policy.wildcard else ''}{names or host}; "
               "more names with --allowed-host)", flush=True)
