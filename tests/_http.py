@@ -69,9 +69,14 @@ def _request(url: str, data: bytes | None = None, headers: dict | None = None, t
         return e.code, e.read(), dict(e.headers)
 
 
-def get(url: str) -> tuple[int, bytes]:
-    status, body, _ = _request(url)
+def get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
+    status, body, _ = _request(url, headers=headers)
     return status, body
+
+
+def get_full(url: str, headers: dict | None = None) -> tuple[int, bytes, dict]:
+    """``(status, body, headers)`` of a GET (``headers`` may set ``Host`` or ``Origin``)."""
+    return _request(url, headers=headers)
 
 
 def get_json(url: str) -> tuple[int, dict]:
@@ -79,8 +84,10 @@ def get_json(url: str) -> tuple[int, dict]:
     return status, json.loads(body or b"null")
 
 
-def post_form(url: str, fields: dict | None = None, files: dict | None = None) -> tuple[int, dict]:
-    """multipart/form-data POST: ``fields`` name -> str, ``files`` name -> (filename, bytes) or a Path."""
+def post_form(url: str, fields: dict | None = None, files: dict | None = None,
+              headers: dict | None = None) -> tuple[int, dict]:
+    """multipart/form-data POST: ``fields`` name -> str, ``files`` name -> (filename, bytes) or a Path;
+    ``headers`` are added (e.g. ``Origin``)."""
     boundary = "----lumachrome" + secrets.token_hex(8)
     parts: list[bytes] = []
     for k, v in (fields or {}).items():
@@ -90,8 +97,23 @@ def post_form(url: str, fields: dict | None = None, files: dict | None = None) -
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{name}"\r\n'
                      f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
     parts.append(f"--{boundary}--\r\n".encode())
-    status, body, _ = _request(url, b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    status, body, _ = _request(url, b"".join(parts),
+                               {"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})})
     try:
         return status, json.loads(body)
     except ValueError:
         return status, {"raw": body[:200].decode(errors="replace")}
+
+
+def script_png(png: bytes, title: str = "pwned") -> bytes:
+    """``png`` (a valid PNG) with an HTML script in a text chunk: it sets ``document.title`` to ``title``
+    if a browser ever renders the file as HTML (the stored-XSS tests)."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", f"<script>document.title='{title}'</script>")
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(png)).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()

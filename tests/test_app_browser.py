@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from _http import Server, get
+from _http import Server, get, post_form, script_png
 
 from lumachrome.color.lab import rgb_to_lab_np
 from lumachrome.colorizer import available_models
@@ -111,3 +111,56 @@ def test_upload_click_a_hint_and_colorize(browser, server, tmp_path):
     # (chrome:// URLs are the browser's own start page, before our page loads)
     web = [u for u in urls if not u.startswith(("chrome:", "chrome-untrusted:", "data:", "blob:", "about:"))]
     assert web and all(u.startswith(server.url + "/") for u in web), web
+    # the strict Content-Security-Policy blocked nothing the page needs
+    blocked = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert not blocked, blocked
+
+
+def test_an_uploaded_html_file_never_runs_in_the_browser(browser, server, tmp_path):
+    """Stored XSS: a valid image named x.html, with a script in a text chunk, was served back as
+    /files/<id>/input.html (text/html, the app's origin) and its script ran."""
+    import base64
+
+    src = tmp_path / "g.png"
+    _test_image(src)
+    payload = script_png(src.read_bytes())
+    # the control: rendered as HTML, this file's script does run (so the check below can fail)
+    browser.get("data:text/html;base64," + base64.b64encode(payload).decode())
+    assert browser.title == "pwned"
+
+    for filename in ("x.html", "x.svg"):
+        status, up = post_form(server.url + "/api/upload", files={"file": (filename, payload)})
+        assert status == 200, up
+        ext = filename.rsplit(".", 1)[1]
+        for name in (f"input.{ext}", "input.jpg"):
+            browser.get(f"{server.url}/files/{up['id']}/{name}")
+            assert browser.execute_script("return document.title") != "pwned", name
+
+
+def test_explain_view_renders_under_the_strict_policy(browser, server):
+    """The explain view (inline style sheet, PNG figures) is served sandboxed without scripts: it must
+    still show every figure, on its own and framed by the page."""
+    from PIL import Image
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    buf = io.BytesIO()
+    Image.fromarray((np.linspace(0, 255, 96 * 128).reshape(96, 128)).astype(np.uint8)).save(buf, format="PNG")
+    status, res = post_form(server.url + "/api/colorize", {"model": "photo", "explain": "1"}, {"file": ("g.png", buf.getvalue())})
+    assert status == 200, res
+    if not res["explain"]["available"]:
+        pytest.skip(res["explain"]["message"])
+    index = server.url + res["explain"]["index"]
+    browser.get(index)
+    sizes = browser.execute_script("return [...document.images].map(i => i.complete && i.naturalWidth)")
+    assert sizes and all(sizes), sizes
+    assert browser.execute_script("return document.styleSheets.length") >= 1
+    browser.get(server.url + "/")
+    browser.execute_script("const f = document.createElement('iframe'); f.id = 'ex'; f.src = arguments[0];"
+                           "document.body.appendChild(f);", index)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+        "const d = document.getElementById('ex').contentDocument;"
+        "return d && d.readyState === 'complete' && d.images.length > 0 && [...d.images].every(i => i.complete)"))
+    framed = browser.execute_script("return [...document.getElementById('ex').contentDocument.images].map(i => i.naturalWidth)")
+    assert framed == sizes
+    blocked = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert not blocked, blocked

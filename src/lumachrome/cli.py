@@ -1088,6 +1088,10 @@ def serve_command(
     queue_size: int = typer.Option(32, "--queue", min=0, help="Requests allowed to wait; more are refused (503)."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda or cuda:N."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
+    allowed_host: Optional[List[str]] = typer.Option(
+        None, "--allowed-host", metavar="NAME",
+        help="Another host name the server answers to (repeatable; '*': any). Requests whose Host or Origin "
+             "names something else are refused (protection against other web pages and DNS rebinding)."),
 ) -> int:
     """Web app: upload, colour hints, restoration, before/after, download (http://127.0.0.1:7860/)."""
     import socket
@@ -1105,7 +1109,7 @@ def serve_command(
     except OSError as e:
         raise ConfigError(f"serve: cannot listen on {host}:{port} ({e.strerror or e})") from None
     cfg = AppConfig(max_upload_mb=max_upload_mb, max_pixels=int(max_megapixels * 1e6), workers=workers,
-                    queue_size=queue_size, device=device)
+                    queue_size=queue_size, device=device, host=host, allowed_hosts=list(allowed_host or []))
     serve(host, port, cfg, open_browser=open_browser)
     return 0
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -171,14 +172,25 @@ def _check_file(path: Path) -> None:
         raise ImageError(f"{path}: empty file (0 bytes)")
 
 
-def _open(path: Path) -> Image.Image:
+def _too_large(path: Path, exc: Exception, max_pixels: int | None) -> ImageError:
+    """Pillow's own guard (``2 * Image.MAX_IMAGE_PIXELS``, 400 MP) fired before our header check: report
+    the limit the caller asked for (:data:`DEFAULT_MAX_PIXELS` by default), not Pillow's."""
+    guard = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
+    limit = guard if max_pixels is None or (guard is not None and max_pixels > guard) else max_pixels
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)) / 1e6:.4g} MP" if found else "too many pixels"
+    return ImageError(f"{path}: image too large ({size} > limit {(limit or 0) / 1e6:.4g} MP;"
+                      " possible decompression bomb)")
+
+
+def _open(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open lazily (header only) with clear errors."""
     try:
         return Image.open(path)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image (unrecognised or unsupported format)") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path}: image too large ({_one_line(exc)})") from None
+        raise _too_large(path, exc, max_pixels) from None
     except PermissionError:
         raise ImageError(f"{path}: cannot read: permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -189,7 +201,7 @@ def _check_size(path: Path, size: tuple[int, int], max_pixels: int | None, min_s
     w, h = size
     if max_pixels is not None and w * h > max_pixels:
         raise ImageError(
-            f"{path}: image too large ({w}x{h} = {w * h / 1e6:.0f} MP > limit {max_pixels / 1e6:.0f} MP;"
+            f"{path}: image too large ({w}x{h} = {w * h / 1e6:.4g} MP > limit {max_pixels / 1e6:.4g} MP;"
             " possible decompression bomb)"
         )
     if min(w, h) < min_side:
@@ -365,7 +377,7 @@ def _decode(path: str | os.PathLike, max_pixels: int | None, min_side: int, draf
     path = Path(path)
     _check_file(path)
     with _strict_pillow():
-        img = _open(path)
+        img = _open(path, max_pixels)
         with img:
             _check_size(path, img.size, max_pixels, min_side)
             mode = img.mode
@@ -381,7 +393,7 @@ def _decode(path: str | os.PathLike, max_pixels: int | None, min_side: int, draf
                 try:
                     img.load()
                 except Image.DecompressionBombError as exc:
-                    raise ImageError(f"{path}: image too large ({_one_line(exc)})") from None
+                    raise _too_large(path, exc, max_pixels) from None
                 except MemoryError:
                     raise ImageError(f"{path}: not enough memory to decode {img.size[0]}x{img.size[1]} image") from None
                 except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error) as exc:
@@ -490,7 +502,7 @@ def probe_image(
     path = Path(path)
     _check_file(path)
     with _strict_pillow():
-        img = _open(path)
+        img = _open(path, max_pixels)
         with img:
             _check_size(path, img.size, max_pixels, min_side)
             mode = img.mode

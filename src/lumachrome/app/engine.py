@@ -31,19 +31,61 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lumachrome.atomic import atomic_write_bytes, atomic_write_text
 from lumachrome.errors import ConfigError, ImageError, LumachromeError, ModelError
 
-__all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "parse_hints_field"]
+__all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "UploadGate", "check_json_shape",
+           "parse_hints_field"]
 
 MB = 1024 * 1024
+#: Form fields besides the files may add this much to a request.
+FORM_SLACK = 1024 * 1024
 #: Restoration steps the user may switch off (as in ``lumachrome colorize --restore-skip``).
 RESTORE_STEPS = {"levels": "levels", "defects": "defects", "denoise": "denoise", "contrast": "contrast"}
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _FILE = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: The only files ``/files/<id>/...`` serves, with the media type the server sends for them: the
+#: previews and the result it wrote itself, and the explain view. Uploads, references and palettes
+#: are never served back (a file named ``x.html`` must not become a page of this origin).
+SERVED_FILES = {"input.jpg": "image/jpeg", "result.jpg": "image/jpeg", "result.png": "image/png"}
+SERVED_EXPLAIN_TYPES = {".png": "image/png", ".html": "text/html; charset=utf-8", ".json": "application/json"}
+#: Stored uploads are named ``source<ext>`` after the format the decoder found, never the client's name.
+_FORMAT_EXT = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
+               "GIF": ".gif", "PPM": ".ppm"}
+
+
+#: The hints form field: at most this many characters (~2,700 hints as JSON) and hints.
+MAX_HINTS_CHARS = 100_000
+MAX_HINTS = 1000
+#: JSON nesting accepted before parsing (hints need 2 levels, palettes 5): Python's parser recurses,
+#: and ``[[[[...`` 100,000 deep raised RecursionError (a 500) instead of a clear 400.
+MAX_HINTS_DEPTH = 4
+MAX_PALETTE_DEPTH = 16
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def check_json_shape(text: str | bytes, what: str, *, max_depth: int, max_chars: int | None = None) -> None:
+    """ConfigError (one line) when ``text`` is longer than ``max_chars`` or its brackets nest deeper than
+    ``max_depth``: checked without parsing (no recursion), in linear time."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    if max_chars is not None and len(data) > max_chars:
+        raise ConfigError(f"{what}: too long ({len(data):,} bytes; at most {max_chars:,})")
+    codes = np.frombuffer(_JSON_STRING.sub(b'""', data), dtype=np.uint8)
+    step = ((codes == ord("[")) | (codes == ord("{"))).astype(np.int32)
+    step -= (codes == ord("]")) | (codes == ord("}"))
+    depth = int(np.cumsum(step).max()) if step.size else 0
+    if depth > max_depth:
+        raise ConfigError(f"{what}: JSON nested too deeply ({depth} levels; at most {max_depth})")
 
 
 class Busy(LumachromeError):
-    """The job queue is full (or a job waited too long): try again later."""
+    """The job queue or the upload budget is full (or a job waited too long): try again later.
+
+    ``retry_after``: seconds a client should wait (the HTTP ``Retry-After`` header)."""
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -54,8 +96,12 @@ class AppConfig:
     fields). ``max_pixels``: largest image (checked from the header before decoding). ``workers``:
     jobs run at once; ``queue_size``: jobs allowed to wait; ``wait_s``: longest wait in the queue.
     ``keep``: uploads/results kept (oldest removed first). ``device``: torch device of the models.
+    ``max_buffered_mb``: request bodies held in memory at once, all requests together (default:
+    ``workers + 3`` full-size requests); at most ``workers + queue_size`` requests are received at once.
     ``preview_side``: long side of the previews shown in the page. ``root``: folder for uploads and
-    results (default: a new temporary folder, removed at shutdown).
+    results (default: a new temporary folder, removed at shutdown). ``host``: the address the server
+    listens on and ``allowed_hosts``: further names it answers to (``"*"``: any), for the Host and
+    Origin check (:class:`lumachrome.app.server.HostPolicy`).
     """
 
     max_upload_mb: float = 25.0
@@ -69,10 +115,24 @@ class AppConfig:
     root: str | None = None
     #: Further model folders offered besides the shipped ones: ``{name: folder}``.
     extra_models: dict[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    allowed_hosts: list[str] = field(default_factory=list)
+    max_buffered_mb: float | None = None
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * MB)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Largest request body: one upload plus 1 MB of other form fields."""
+        return self.max_upload_bytes + FORM_SLACK
+
+    @property
+    def max_buffered_bytes(self) -> int:
+        if self.max_buffered_mb is not None:
+            return int(self.max_buffered_mb * MB)
+        return (self.workers + 3) * self.max_request_bytes
 
 
 class JobQueue:
@@ -95,7 +155,7 @@ class JobQueue:
             return self
         with self._lock:
             if self.waiting >= self.queue_size:
-                raise Busy(f"server busy: {self.waiting} jobs already waiting, try again in a minute")
+                raise Busy(f"server busy: {self.waiting} jobs already waiting, try again in a minute", retry_after=60)
             self.waiting += 1
         got = self._slots.acquire(timeout=self.wait_s)
         with self._lock:
@@ -103,13 +163,48 @@ class JobQueue:
             if got:
                 self.running += 1
         if not got:
-            raise Busy(f"server busy: waited {self.wait_s:.0f} s for a free worker, try again later")
+            raise Busy(f"server busy: waited {self.wait_s:.0f} s for a free worker, try again later", retry_after=60)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         with self._lock:
             self.running -= 1
         self._slots.release()
+
+
+class UploadGate:
+    """Request bodies being received and held: at most ``max_active`` requests and ``max_bytes`` in all.
+
+    A request body is buffered before its job reaches the :class:`JobQueue`, so without this
+    16 parallel 24 MB uploads held ~750 MB however small the queue. :meth:`reserve` takes a request's
+    declared size (or the largest allowed when it declares none) before anything is read, and raises
+    :class:`Busy` at once when it does not fit; :meth:`release` gives it back when the request ends.
+    """
+
+    def __init__(self, max_bytes: int, max_active: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_active = max(1, max_active)
+        self.active = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, n_bytes: int) -> int:
+        with self._lock:
+            if self.active >= self.max_active or self.bytes + n_bytes > self.max_bytes:
+                raise Busy(f"server busy: {self.active} uploads in progress ({self.bytes / MB:.0f} MB), "
+                           "try again in a few seconds", retry_after=5)
+            self.active += 1
+            self.bytes += n_bytes
+        return n_bytes
+
+    def release(self, n_bytes: int) -> None:
+        with self._lock:
+            self.active -= 1
+            self.bytes -= n_bytes
+
+    def status(self, request_bytes: int) -> dict[str, Any]:
+        return {"active": self.active, "buffered_mb": round(self.bytes / MB, 3), "max_active": self.max_active,
+                "limit_mb": round(self.max_bytes / MB, 3), "request_limit_mb": round(request_bytes / MB, 3)}
 
 
 def parse_hints_field(text: str | None) -> list:
@@ -120,18 +215,26 @@ def parse_hints_field(text: str | None) -> list:
     text = (text or "").strip()
     if not text:
         return []
+    check_json_shape(text, "hints", max_depth=MAX_HINTS_DEPTH, max_chars=MAX_HINTS_CHARS)
     if text.startswith("["):
         try:
             items = json.loads(text)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise ConfigError(f"hints: not valid JSON ({e})") from None
+        if not isinstance(items, list):
+            raise ConfigError("hints: expected a JSON list of {\"x\", \"y\", \"color\"} objects")
+        if len(items) > MAX_HINTS:
+            raise ConfigError(f"hints: {len(items)} hints (at most {MAX_HINTS})")
         hints = []
         for i, it in enumerate(items):
             if not isinstance(it, dict) or not {"x", "y", "color"} <= set(it):
                 raise ConfigError(f"hints[{i}]: expected an object with x, y and color")
             hints.append(parse_hint(f"{it['x']},{it['y']},{it['color']}"))
         return hints
-    return [parse_hint(part) for part in text.split(";") if part.strip()]
+    parts = [part for part in text.split(";") if part.strip()]
+    if len(parts) > MAX_HINTS:
+        raise ConfigError(f"hints: {len(parts)} hints (at most {MAX_HINTS})")
+    return [parse_hint(part) for part in parts]
 
 
 @dataclass
@@ -154,6 +257,7 @@ class Engine:
         self.root.mkdir(parents=True, exist_ok=True)
         self._own_root = self.config.root is None
         self.queue = JobQueue(self.config.workers, self.config.queue_size, self.config.wait_s)
+        self.uploads = UploadGate(self.config.max_buffered_bytes, self.config.workers + self.config.queue_size)
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self._store_lock = threading.Lock()
@@ -233,15 +337,29 @@ class Engine:
             for p in dirs[: max(0, len(dirs) - self.config.keep)]:
                 shutil.rmtree(p, ignore_errors=True)
 
-    def path_of(self, uid: str, name: str) -> Path:
-        """A stored file ``<root>/<uid>/<name>`` (``name`` may be ``explain/<file>``); ImageError if absent."""
+    def path_of(self, uid: str, name: str) -> tuple[Path, str]:
+        """A servable stored file ``<root>/<uid>/<name>`` and its media type (``name`` is one of
+        :data:`SERVED_FILES` or ``explain/<file>``); ImageError if absent or not servable."""
         parts = name.split("/")
-        if not _ID.match(uid) or not parts or not all(_FILE.match(p) and p not in (".", "..") for p in parts):
+        ok = _ID.match(uid) and parts and all(_FILE.match(p) and p not in (".", "..") for p in parts)
+        media = None
+        if ok and len(parts) == 1:
+            media = SERVED_FILES.get(parts[0])
+        elif ok and parts[0] == "explain":
+            media = SERVED_EXPLAIN_TYPES.get(Path(parts[-1]).suffix.lower())
+        if media is None:
             raise ImageError(f"no such file: {uid}/{name}")
         path = self.root / uid / Path(*parts)
         if not path.is_file():
             raise ImageError(f"no such file: {uid}/{name} (results are kept for the last {self.config.keep} jobs)")
-        return path
+        return path, media
+
+    def download_name(self, uid: str) -> str:
+        """The file name offered for ``<uid>/result.png`` (``<upload's name>_color.png``)."""
+        try:
+            return str(json.loads((self.root / uid / "result.json").read_text(encoding="utf-8"))["download_name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return "result.png"
 
     def _upload_dir(self, uid: str) -> Path:
         if not _ID.match(uid or "") or not (self.root / uid / "upload.json").is_file():
@@ -256,36 +374,34 @@ class Engine:
             raise ImageError(f"{what} is empty (0 bytes)")
 
     def _decode(self, path: Path, what: str):
+        """The decoded image and the format its header names (``"PNG"``, ``"JPEG"``, ...)."""
         from lumachrome.imageio import load_image, probe_image
 
-        try:
-            w, h = probe_image(path, max_pixels=None).size  # header only: no decoding yet
-            if w * h > self.config.max_pixels:
-                raise ImageError(f"{what!r}: image too large: {w}x{h} = {w * h / 1e6:.1f} megapixels "
-                                 f"(limit {self.config.max_pixels / 1e6:g} megapixels)")
-            return load_image(path, max_pixels=self.config.max_pixels)
+        try:  # the pixel limit is checked from the header, before decoding (one message for every size)
+            probe = probe_image(path, max_pixels=self.config.max_pixels)
+            return load_image(path, max_pixels=self.config.max_pixels), str(probe.format or "")
         except ImageError as e:
             raise ImageError(str(e).replace(str(path), repr(what))) from None
 
     def upload(self, data: bytes, filename: str = "upload") -> dict[str, Any]:
         """Check and store one image upload; returns ``{id, width, height, preview, was_gray}``."""
         self.check_upload_size(len(data), f"{filename!r}")
-        suffix = Path(filename).suffix.lower()
-        if not re.match(r"^\.[a-z0-9]{1,5}$", suffix):
-            suffix = ".img"
         with self.queue:
             uid, folder = self._new_dir()
-            src = folder / f"input{suffix}"
-            src.write_bytes(data)
             try:
-                image = self._decode(src, filename)
-            except LumachromeError:
+                # the client's file name is only shown, never used on disk: the stored name and its
+                # extension come from the format the decoder found
+                tmp = atomic_write_bytes(folder / "source.upload", data)
+                image, fmt = self._decode(tmp, filename)
+                src = tmp.rename(folder / f"source{_FORMAT_EXT.get(fmt, '.img')}")
+                h, w = image.rgb.shape[:2]
+                self._save_preview(folder / "input.jpg", image.rgb)
+                meta = {"filename": filename, "source": src.name, "format": fmt, "width": w, "height": h,
+                        "was_gray": image.was_gray}
+                atomic_write_text(folder / "upload.json", json.dumps(meta))
+            except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
-            h, w = image.rgb.shape[:2]
-            self._save_preview(folder / "input.jpg", image.rgb)
-            meta = {"filename": filename, "source": src.name, "width": w, "height": h, "was_gray": image.was_gray}
-            (folder / "upload.json").write_text(json.dumps(meta))
         return {"id": uid, "width": w, "height": h, "was_gray": bool(image.was_gray),
                 "preview": f"/files/{uid}/input.jpg", "filename": filename}
 
@@ -335,7 +451,7 @@ class Engine:
         with self.queue:
             t_wait = time.perf_counter() - t0
             uid, out = self._new_dir()
-            image = self._decode(folder / meta["source"], meta["filename"])
+            image, _ = self._decode(folder / meta["source"], meta["filename"])
             if hints:
                 from lumachrome.hints import check_hints
 
@@ -365,14 +481,16 @@ class Engine:
 
             save_image(out / "result.png", rgb)
             self._save_preview(out / "result.jpg", rgb)
-            shutil.copyfile(folder / "input.jpg", out / "input.jpg")
+            atomic_write_bytes(out / "input.jpg", (folder / "input.jpg").read_bytes())
+            download_name = Path(meta["filename"]).stem + "_color.png"
+            atomic_write_text(out / "result.json", json.dumps({"download_name": download_name}))
             result: dict[str, Any] = {
                 "id": uid, "model": name, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
                 "hints": [{"x": h.x, "y": h.y, "color": h.hex} for h in hints],
                 "restore_steps": steps,
                 "result": f"/files/{uid}/result.png", "preview": f"/files/{uid}/result.jpg",
                 "input_preview": f"/files/{uid}/input.jpg",
-                "download_name": Path(meta["filename"]).stem + "_color.png",
+                "download_name": download_name,
             }
             if explain:
                 result["explain"] = self._explain(uid, out, x, runner, infos[name]["kind"])
@@ -394,19 +512,18 @@ class Engine:
             raise ConfigError(f"transfer {transfer!r}: use one of {', '.join(METHODS)}")
         refs = None
         if reference is not None:
-            ref_path = out / "reference.img"
-            ref_path.write_bytes(reference)
-            refs = [self._decode(ref_path, "reference image").rgb]
+            ref_path = atomic_write_bytes(out / "reference.upload", reference)
+            refs = [self._decode(ref_path, "reference image")[0].rgb]
         pal = None
         if palette is not None:
             from lumachrome.transfer.palette import Palette
 
-            pal_path = out / "palette.json"
-            pal_path.write_bytes(palette)
+            check_json_shape(palette, "palette", max_depth=MAX_PALETTE_DEPTH)
+            pal_path = atomic_write_bytes(out / "palette.json", palette)
             try:
                 pal = Palette.load(pal_path)
-            except LumachromeError:
-                raise
+            except LumachromeError as e:  # its messages start with the (server's) path
+                raise ConfigError(str(e).replace(str(pal_path), "palette")) from None
             except Exception as e:  # noqa: BLE001 - any malformed JSON
                 raise ConfigError(f"palette: not a lumachrome palette file ({e})") from None
         if transfer == "exemplar" and refs is None:
