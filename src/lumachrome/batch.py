@@ -69,6 +69,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from lumachrome.atomic import file_mode
 from lumachrome.errors import ConfigError, ImageError, LumachromeError
 
 __all__ = [
@@ -357,6 +358,7 @@ def merge_manifests(
                     result.counts[status] = result.counts.get(status, 0) + 1
                 out.flush()
                 os.fsync(out.fileno())
+            os.chmod(tmp, file_mode())  # mkstemp's 0600 -> the umask's mode, as the images
             os.replace(tmp, manifest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -44,6 +44,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from lumachrome.atomic import file_mode
 from lumachrome.errors import ImageError
 
 __all__ = [
@@ -509,20 +510,6 @@ def probe_image(
 # writing
 
 
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-_UMASK = _umask()
-
-
 def _quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
     peak = 65535.0 if bit_depth == 16 else 255.0
     if x.dtype == np.uint8 and bit_depth == 8:
@@ -609,7 +596,7 @@ def save_image(
                 fh.write(_encode_16bit(path, px, a, ext))
             else:
                 _pil_image(px, a).save(fh, format=fmt, **_save_options(fmt, quality))
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):

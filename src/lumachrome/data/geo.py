@@ -33,6 +33,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from lumachrome.atomic import file_mode
 from lumachrome.errors import DataError, ImageError
 
 __all__ = [
@@ -476,7 +477,7 @@ class GeoTiffWriter:
 
         try:
             self._ds.close()
-            os.chmod(self._tmp, 0o644)
+            os.chmod(self._tmp, file_mode())
             os.replace(self._tmp, self.path)
         except (OSError, RasterioError) as e:
             self._cleanup()

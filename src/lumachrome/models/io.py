@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lumachrome.atomic import apply_umask
 from lumachrome.errors import ModelError
 from lumachrome.models.registry import create_model, get_factory
 
@@ -215,7 +216,7 @@ def save_model_dir(
         _write_text(tmp / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         _write_text(tmp / CARD_NAME, card or _default_card(config, n_params, path.name))
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700 folders
+        apply_umask(tmp)  # mkdtemp and safetensors make 0700/0600: the umask's modes instead
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, old / "m")  # move aside, then swap in the new folder

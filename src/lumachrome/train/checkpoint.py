@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from lumachrome.atomic import apply_umask
 from lumachrome.errors import ModelError
 
 __all__ = ["Checkpoint", "find_checkpoint", "load_checkpoint", "save_checkpoint"]
@@ -117,6 +118,7 @@ def save_checkpoint(
             "extra": extra or {},
         }
         (tmp / "state.json").write_text(json.dumps(state, indent=1, default=_json_default))
+        apply_umask(tmp)  # mkdtemp and safetensors make 0700/0600: the umask's modes instead
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
