@@ -90,3 +90,96 @@ def test_written_files_follow_the_umask(tmp_path, umask_027):
     assert {str(f.relative_to(tmp_path)): oct(_mode(f)) for f in files} == {
         str(f.relative_to(tmp_path)): oct(0o640) for f in files}
     assert oct(_mode(ck)) == oct(0o750) and oct(_mode(folder)) == oct(0o750)
+
+
+# ------------------------------------------------------------------------------------ run folders
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    from lumachrome.data.synthetic import write_synthetic_folder
+
+    root = tmp_path_factory.mktemp("rel_photos")
+    write_synthetic_folder(root / "train", 16, size=40, seed=1)
+    write_synthetic_folder(root / "val", 4, size=40, seed=2)
+    return root
+
+
+def _train_args(photos: Path, out: Path, steps: int = 4, *extra: str) -> list[str]:
+    return ["train", "--data", str(photos / "train"), "--out", str(out), "--steps", str(steps),
+            "--batch-size", "4", "--size", "32", "--data.workers", "0", "--train.progress", "false",
+            "--model.args", json.dumps(TINY), "--train.ckpt_every", "2", "--train.log_every", "2", *extra]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_training_into_a_folder_that_holds_a_run_is_refused_unless_resume_or_overwrite(photos, tmp_path, capsys):
+    """A second `train --out RUN` used to prune its own new checkpoints (sorted by name after the old
+    ones) and a later --resume continued the old run. Now: refused in one line, nothing touched;
+    --overwrite moves the old run aside (or deletes it), --resume continues it."""
+    from lumachrome.cli import main
+    from lumachrome.train.checkpoint import find_checkpoint
+
+    run = tmp_path / "run"
+    assert main(_train_args(photos, run, 6)) == 0
+    before = _tree(run)
+    capsys.readouterr()
+    assert main(_train_args(photos, run, 2)) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("lumachrome: error: ") and "--resume" in err[0] \
+        and "--overwrite" in err[0], err
+    assert _tree(run) == before  # untouched
+
+    assert main(_train_args(photos, run, 2, "--overwrite")) == 0
+    err = capsys.readouterr().err
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
+    assert len(aside) == 1 and _tree(aside[0]) == before, "the old run is kept, whole, beside the new one"
+    assert f"moved the earlier run in {run} to {aside[0]}" in err
+    assert find_checkpoint(run).name == "step-0000002"
+
+    assert main(_train_args(photos, run, 4, "--overwrite", "delete")) == 0
+    assert "removed the earlier run" in capsys.readouterr().err
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]) == 1
+    assert find_checkpoint(run).name == "step-0000004"
+
+    assert main(_train_args(photos, run, 6, "--resume", str(run))) == 0
+    assert find_checkpoint(run).name == "step-0000006"
+    assert main(["train", "--resume", str(run), "--overwrite"]) == 1  # contradictory
+    assert main(_train_args(photos, tmp_path / "other", 2, "--resume", str(aside[0]))) == 0  # empty --out: ok
+
+
+def test_checkpoints_are_pruned_and_found_by_step_number(tmp_path):
+    from lumachrome.train.checkpoint import find_checkpoint, save_checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    for step in (9_999_998, 9_999_999, 10_000_000):  # step-10000000 sorts first by name
+        save_checkpoint(tmp_path, step=step, epoch=0, model=model, optimizer=opt, scheduler=None, config={},
+                        model_spec={}, keep=2)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*"))
+    assert names == ["step-10000000", "step-9999999"]
+    (tmp_path / "checkpoints" / "latest").unlink()
+    assert find_checkpoint(tmp_path).name == "step-10000000"
+
+
+def test_resume_drops_log_rows_after_the_checkpoint_and_killed_checkpoint_writes(photos, tmp_path):
+    """The state a SIGKILL leaves after step 6's validation and during the write of step 6's
+    checkpoint: metrics rows beyond the last checkpoint (step 4) and an empty .step-* folder."""
+    import shutil
+
+    from lumachrome.cli import main
+
+    run = tmp_path / "run"
+    args = _train_args(photos, run, 6, "--val", str(photos / "val"), "--train.epoch_steps", "2",
+                       "--train.ckpt_every", "4")
+    assert main(args) == 0
+    rows = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [2, 4, 6]
+    shutil.rmtree(run / "checkpoints" / "step-0000006")
+    (run / "checkpoints" / "latest").write_text("step-0000004\n")
+    (run / "checkpoints" / ".step-0000006.k1ll3d").mkdir()
+    shutil.rmtree(run / "model")
+    assert main(["train", "--resume", str(run), "--train.progress", "false"]) == 0
+    rows = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [2, 4, 6]
+    assert not list((run / "checkpoints").glob(".step-*"))

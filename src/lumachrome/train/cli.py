@@ -19,12 +19,16 @@ def build_parser() -> argparse.ArgumentParser:
                "  lumachrome train --data photos/train --val photos/val --steps 2000 --out runs/demo\n"
                "  lumachrome train --config configs/photo.yaml --train.steps 500\n"
                "  lumachrome train --resume runs/demo --steps 4000\n"
+               "  lumachrome train --config configs/photo.yaml --overwrite   (start over: the old run -> RUN.old-<time>)\n"
                "  lumachrome train --config configs/pix2pix-domain.yaml --data.pack A2B.safetensors  "
                "(--train.regime pix2pix|cyclegan: docs/gan.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", help="YAML or TOML config file (see lumachrome/configs/)")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue from a run folder or checkpoint")
+    p.add_argument("--overwrite", nargs="?", const="move", choices=("move", "delete"),
+                   help="start over in a run folder that holds an earlier run: move it aside to RUN.old-<time> "
+                        "(default) or delete it (without --resume or --overwrite a non-empty --out is refused)")
     add_config_arguments(p)
     return p
 
@@ -50,7 +54,7 @@ def train_main(argv: list[str] | None = None) -> int:
     if cfg.train.regime != "supervised":  # pix2pix / cyclegan: the adversarial trainers
         from lumachrome.train.gan import train_gan
 
-        train_gan(cfg, resume=ns.resume, log=log)
+        train_gan(cfg, resume=ns.resume, overwrite=ns.overwrite, log=log)
         return 0
-    train(cfg, resume=ns.resume, log=log)
+    train(cfg, resume=ns.resume, overwrite=ns.overwrite, log=log)
     return 0

@@ -9,6 +9,10 @@
     metrics.jsonl          validation metrics per epoch
     model/                 the exported model folder (EMA weights) at the end
 
+A run starts only in a new or empty folder; ``resume`` continues the run of a checkpoint in its own
+folder (the rows logged after that checkpoint are dropped); ``overwrite`` ("move" or "delete")
+starts over in a folder that holds an earlier run (see :func:`lumachrome.train.checkpoint.plan_run_dir`).
+
 Under ``torchrun --nproc_per_node N -m lumachrome train ...`` the same function runs in N processes
 (PyTorch DDP, see :mod:`lumachrome.train.distributed`): ``train.batch_size`` is the global batch,
 each rank trains on ``batch_size / N`` images (pack data: its slice of the same global batch;
@@ -33,7 +37,7 @@ from lumachrome.color.lab import lab_to_rgb
 from lumachrome.errors import ConfigError, DataError
 from lumachrome.models import create_model
 from lumachrome.train import distributed
-from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
+from lumachrome.train.checkpoint import load_checkpoint, plan_run_dir, prepare_run_dir, save_checkpoint
 from lumachrome.train.config import RunConfig
 from lumachrome.train.distributed import DistInfo
 from lumachrome.train.supervised import SupervisedTrainer
@@ -272,21 +276,25 @@ def model_spec(cfg: RunConfig, args: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- loop
-def train(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
+def train(cfg: RunConfig, resume: str | None = None, *, overwrite: str | bool | None = None, log=print) -> Path:
     """Run a training; returns the run folder. Ctrl-C saves a checkpoint and stops cleanly.
+
+    ``cfg.train.out`` must be new or empty, or the run folder of ``resume``; with ``overwrite``
+    (``"move"``/True or ``"delete"``) an earlier run in it is moved aside or removed first.
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), it joins the process group (NCCL on CUDA, gloo on
     the CPU), trains with DistributedDataParallel and leaves the group at the end.
     """
     cfg.validate()
+    plan = plan_run_dir(cfg.train.out, resume=resume, overwrite=overwrite)  # every rank refuses alike
     dist = distributed.setup(cfg.train.device)
     try:
-        return _train(cfg, resume, log, dist)
+        return _train(cfg, resume, log, dist, plan)
     finally:
         distributed.cleanup(dist)
 
 
-def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
+def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo, plan) -> Path:
     import yaml
 
     from lumachrome.imageio import save_image
@@ -307,7 +315,7 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
             log(f"resume: using the model configuration stored in {ckpt.path}")
             cfg.model = saved.model
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(plan, resume_step=ckpt.step if ckpt is not None else None, log=log)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     data = make_train_data(cfg, device, dist, start_step=ckpt.step if ckpt is not None else 0)
@@ -340,7 +348,7 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
         torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank, start))
 
     epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
-    writer = _summary_writer(run_dir / "tb") if main else _NullWriter()
+    writer = _summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else _NullWriter()
     procs = (f", {dist.world_size} processes ({dist.backend}) x {per_rank} images per step"
              if dist.enabled else "")
     log(f"training {cfg.model.architecture}/{cfg.model.head} on {data.num_images} images, device {device}{procs}, "
@@ -458,10 +466,11 @@ class _NullWriter:
         pass
 
 
-def _summary_writer(path: Path):
+def _summary_writer(path: Path, purge_step: int | None = None):
+    """TensorBoard writer; ``purge_step``: a resumed run hides the events logged after its checkpoint."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is a dependency, but keep training alive without it
         return _NullWriter()
     os.makedirs(path, exist_ok=True)
-    return SummaryWriter(str(path))
+    return SummaryWriter(str(path), purge_step=purge_step)
