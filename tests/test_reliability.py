@@ -183,3 +183,39 @@ def test_resume_drops_log_rows_after_the_checkpoint_and_killed_checkpoint_writes
     rows = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows == [2, 4, 6]
     assert not list((run / "checkpoints").glob(".step-*"))
+
+
+# ----------------------------------------------------------------------------- symbolic link loops
+def _tree_with_loops(root: Path) -> Path:
+    write_photo(root / "a.png", seed=1)
+    write_photo(root / "sub" / "c.png", seed=2)
+    (root / "loop.jpg").symlink_to("loop.jpg")  # a link to itself
+    (root / "sub" / "b1.png").symlink_to("b2.png")  # two links to each other
+    (root / "sub" / "b2.png").symlink_to("b1.png")
+    return root
+
+
+def test_a_symlink_loop_is_reported_and_skipped_by_colorize(tmp_path, model_dir):
+    """It used to abort the whole batch with a RuntimeError traceback before any image was done."""
+    src = _tree_with_loops(tmp_path / "in")
+    proc = run_cli("colorize", src, "-o", tmp_path / "out", "--model", model_dir, "--device", "cpu", cwd=tmp_path)
+    lines = err_lines(proc)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(lines) == sorted(f"lumachrome: error: {src / n}: symbolic link loop (the link never reaches a file)"
+                                   for n in ("loop.jpg", "sub/b1.png", "sub/b2.png")), lines
+    assert (tmp_path / "out" / "a.png").is_file() and (tmp_path / "out" / "sub" / "c.png").is_file()
+    assert "colorized 2 image(s)" in proc.stdout and "3 failed" in proc.stdout
+
+
+def test_a_symlink_loop_is_recorded_in_the_archive_manifest(tmp_path, model_dir):
+    """Archive mode used to leave such entries out silently (neither done nor in the manifest)."""
+    src = _tree_with_loops(tmp_path / "in")
+    proc = run_cli("colorize", src, "-o", tmp_path / "out", "--archive", "--model", model_dir, "--device", "cpu",
+                   "--workers", "1", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    rows = {r["rel"]: r for r in map(json.loads, (tmp_path / "out" / "manifest.jsonl").read_text().splitlines())}
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "a.png": "ok", "loop.jpg": "error", "sub/b1.png": "error", "sub/b2.png": "error", "sub/c.png": "ok"}
+    assert "symbolic link loop" in rows["loop.jpg"]["error"]
+    assert len(err_lines(proc)) == 3
+

@@ -136,7 +136,7 @@ def plan_outputs(
     Raises:
         typer.BadParameter: ``-o`` names a file but there are several inputs, or a bad ``--ext``.
     """
-    from lumachrome.imageio import find_images
+    from lumachrome.imageio import find_images, path_key
 
     writable = tuple(writable) if writable is not None else _writable_extensions()
     if ext is not None:
@@ -168,7 +168,7 @@ def plan_outputs(
             continue
         base = Path(item).expanduser() if Path(item).expanduser().is_dir() else None
         for src in found:
-            key = src.resolve()
+            key = path_key(src)
             if key in seen_src:
                 continue
             seen_src.add(key)
@@ -178,7 +178,7 @@ def plan_outputs(
                 rel = src.relative_to(base) if base is not None else Path(src.name)
                 suffix = ext or (src.suffix.lower() if src.suffix.lower() in writable else ".png")
                 dst = out_dir / rel.with_suffix(suffix)
-            dkey = dst.resolve()
+            dkey = path_key(dst)
             if dkey in seen_dst:
                 errors.append((str(src), f"{src}: output {dst} would also be written from {seen_dst[dkey]}"))
                 continue

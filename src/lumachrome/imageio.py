@@ -32,6 +32,7 @@ with ``draft_size=256``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import tempfile
@@ -165,6 +166,8 @@ def _check_file(path: Path) -> None:
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file or directory") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageError(f"{path}: symbolic link loop (the link never reaches a file)") from None
         raise ImageError(f"{path}: cannot read: {_one_line(exc)}") from None
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image file")
@@ -679,6 +682,17 @@ def iter_image_files(folder: str | os.PathLike, recursive: bool = True) -> list[
     return sorted(found)
 
 
+def path_key(path: str | os.PathLike) -> Path:
+    """``path`` resolved (symbolic links followed) to compare files; a link that cannot be resolved
+    (a loop, ``RuntimeError`` or ``OSError``) keeps its absolute path, so it is reported when read
+    instead of aborting a whole listing."""
+    p = Path(path)
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(p))
+
+
 def _has_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
@@ -688,7 +702,9 @@ def find_images(inputs: Sequence[str | os.PathLike] | str | os.PathLike, recursi
 
     * a file is taken as is, whatever its extension (the user named it explicitly);
     * a folder contributes its image files (by :data:`IMAGE_EXTENSIONS`), recursively unless
-      ``recursive=False``, sorted, skipping hidden files and hidden folders;
+      ``recursive=False``, sorted, skipping hidden files and hidden folders; a symbolic link loop
+      named like an image is listed (reading it raises ``ImageError``), so the caller reports that
+      one entry and goes on;
     * a glob (``*.jpg``, ``photos/**/*.png``; ``**`` is recursive) contributes the matching
       image files, sorted.
 
@@ -703,7 +719,7 @@ def find_images(inputs: Sequence[str | os.PathLike] | str | os.PathLike, recursi
     seen: set[Path] = set()
 
     def add(p: Path) -> None:
-        key = p.resolve()
+        key = path_key(p)
         if key not in seen:
             seen.add(key)
             out.append(p)
