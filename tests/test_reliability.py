@@ -219,3 +219,41 @@ def test_a_symlink_loop_is_recorded_in_the_archive_manifest(tmp_path, model_dir)
     assert "symbolic link loop" in rows["loop.jpg"]["error"]
     assert len(err_lines(proc)) == 3
 
+
+# ------------------------------------------------------------------------- bad training files
+def _copy_photos(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_training_says_how_many_files_were_skipped_and_why(photos, tmp_path, capsys):
+    """The "training on N images" count used to include unreadable and greyscale files."""
+    from lumachrome.cli import main
+
+    data = _copy_photos(photos / "train", tmp_path / "data")
+    (data / "garbage.jpg").write_bytes(b"this is not a JPEG" * 20)
+    (data / "empty.png").write_bytes(b"")
+    write_photo(data / "gray.png", gray=True)
+    args = _train_args(photos, tmp_path / "run", 2)
+    args[args.index("--data") + 1] = str(data)
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"skipped 3 of 19 files in {data} (1 greyscale, 2 unreadable; e.g. " in err, err
+    assert "using 16" in err and " on 16 images" in err, err
+
+
+def test_a_symlink_loop_in_training_data_is_skipped(photos, tmp_path, capsys):
+    """`train --data` used to end in a RuntimeError traceback."""
+    from lumachrome.cli import main
+
+    data = _copy_photos(photos / "train", tmp_path / "data")
+    (data / "loop.png").symlink_to("loop.png")
+    args = _train_args(photos, tmp_path / "run", 2)
+    args[args.index("--data") + 1] = str(data)
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 of 17 files" in err and "symbolic link loop" in err and " on 16 images" in err, err

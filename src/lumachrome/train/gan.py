@@ -506,13 +506,13 @@ def _translate_data(cfg: RunConfig, device: torch.device, dist, main: bool) -> _
     return d
 
 
-def _colorize_data(cfg: RunConfig, device: torch.device, dist, main: bool, start_step: int) -> _Data:
+def _colorize_data(cfg: RunConfig, device: torch.device, dist, main: bool, start_step: int, log=None) -> _Data:
     from lumachrome.train.loop import load_val_set, make_train_data
 
-    td = make_train_data(cfg, device, dist, start_step=start_step)
+    td = make_train_data(cfg, device, dist, start_step=start_step, log=log)
     d = _Data()
     d.batches, d.state, d.num_images = td.batches, td.state, td.num_images
-    d.val = load_val_set(cfg) if main else None
+    d.val = load_val_set(cfg, log=log) if main else None
     return d
 
 
@@ -676,7 +676,7 @@ def _train_gan(cfg: RunConfig, resume: str | None, log, dist, plan) -> Path:
     translate = cfg.model.architecture in GENERATORS
     start_step = ckpt.step if ckpt is not None else 0
     data = (_translate_data(cfg, device, dist, main) if translate
-            else _colorize_data(cfg, device, dist, main, start_step))
+            else _colorize_data(cfg, device, dist, main, start_step, log))
     trainer, spec = _build(cfg, data, device, fresh=ckpt is None, log=log)
     start = 0
     if ckpt is not None:

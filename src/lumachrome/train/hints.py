@@ -167,8 +167,8 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
     if init:
         widen_from(model, init)
     trainer = HintTrainer(model, cfg, device, seed=hint_seed, zero_share=zero_share)
-    data = make_train_data(cfg, device)
-    val = load_val_set(cfg)
+    data = make_train_data(cfg, device, log=log)
+    val = load_val_set(cfg, log=log)
     spec = {"architecture": cfg.model.architecture, "args": model.args,
             "preprocessing": {"size": cfg.data.val_size}, "decoding": {},
             "extra": {"hints": {"init": init, "p": trainer.p, "zero_share": zero_share,

@@ -65,7 +65,31 @@ class TrainData:
     sampler: Any = None  # the DistributedSampler of a distributed folder run, or None
 
 
-def _folder_batches(cfg: RunConfig, dist: DistInfo | None = None, start_step: int = 0) -> TrainData:
+def describe_skipped(problems: list[tuple[Path, str]], total: int, where: str) -> str:
+    """One line: how many of ``total`` files were skipped and why (counts per reason, first example)."""
+    kinds: dict[str, int] = {}
+    for _, reason in problems:
+        kind = reason.split(":", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    why = ", ".join(f"{n} {'greyscale' if k == 'gray' else k}" for k, n in sorted(kinds.items()))
+    path, reason = problems[0]
+    detail = reason.split(": ", 1)[-1]
+    if str(path) not in detail:
+        detail = f"{path}: {detail}"
+    return (f"skipped {len(problems)} of {total} files in {where} ({why}; e.g. {detail}); "
+            f"using {total - len(problems)}")
+
+
+def _scan(ds, where: str, log) -> None:
+    """Drop the files whose header shows they cannot be used (not an image, empty, too small or
+    large, greyscale, a link loop) before the loader starts, and say how many and why. Files whose
+    damage only decoding finds are still skipped while sampling (DataLoader workers cannot report)."""
+    report = ds.scan(validate=True)
+    if report.problems and log is not None:
+        log(describe_skipped(report.problems, report.total, where))
+
+
+def _folder_batches(cfg: RunConfig, dist: DistInfo | None = None, start_step: int = 0, log=None) -> TrainData:
     from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
     from lumachrome.data.photos import ColorFolderDataset
@@ -73,6 +97,8 @@ def _folder_batches(cfg: RunConfig, dist: DistInfo | None = None, start_step: in
     dist = dist or DistInfo()
     sets = [ColorFolderDataset(d, size=cfg.data.size, train=True, min_scale=cfg.data.min_scale,
                                flip=cfg.data.flip, max_files=cfg.data.max_files) for d in cfg.data.train]
+    for d, s in zip(cfg.data.train, sets):
+        _scan(s, d, log)  # the image count below is of usable files
     ds = sets[0] if len(sets) == 1 else ConcatDataset(sets)
     if len(ds) < cfg.train.batch_size:
         raise DataError(f"{', '.join(cfg.data.train)}: {len(ds)} images, fewer than one batch "
@@ -134,22 +160,25 @@ def _pack_batches(cfg: RunConfig, device: torch.device, dist: DistInfo | None = 
 
 
 def make_train_data(cfg: RunConfig, device: torch.device, dist: DistInfo | None = None,
-                    start_step: int = 0) -> TrainData:
-    """The endless training batches of this process (``batch_size / world_size`` images each)."""
+                    start_step: int = 0, log=None) -> TrainData:
+    """The endless training batches of this process (``batch_size / world_size`` images each).
+    Folders: unusable files are dropped first and ``log`` (if given) says how many and why."""
     if cfg.data.pack:
         return _pack_batches(cfg, device, dist)
     if cfg.data.train:
-        return _folder_batches(cfg, dist, start_step)
+        return _folder_batches(cfg, dist, start_step, log)
     raise ConfigError("no training data: give --data DIR... (folders) or --pack FILE... (data packs)")
 
 
-def load_val_set(cfg: RunConfig) -> dict[str, torch.Tensor] | None:
-    """The first ``val_images`` validation images (evenly spaced over the folder), centre-cropped."""
+def load_val_set(cfg: RunConfig, log=None) -> dict[str, torch.Tensor] | None:
+    """The first ``val_images`` validation images (evenly spaced over the folder), centre-cropped.
+    Unusable files are dropped first (``log`` says how many and why)."""
     if not cfg.data.val:
         return None
     from lumachrome.data.photos import ColorFolderDataset
 
     ds = ColorFolderDataset(cfg.data.val, size=cfg.data.val_size, train=False)
+    _scan(ds, cfg.data.val, log)
     n = min(cfg.data.val_images, len(ds))
     idx = np.linspace(0, len(ds) - 1, n).round().astype(int) if n > 0 else []
     items = [ds[int(i)] for i in idx]
@@ -318,8 +347,8 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo, plan) -> Pat
         prepare_run_dir(plan, resume_step=ckpt.step if ckpt is not None else None, log=log)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    data = make_train_data(cfg, device, dist, start_step=ckpt.step if ckpt is not None else 0)
-    val = load_val_set(cfg) if main else None
+    data = make_train_data(cfg, device, dist, start_step=ckpt.step if ckpt is not None else 0, log=log)
+    val = load_val_set(cfg, log=log) if main else None
     model, args, class_weights = build_model(cfg, data if ckpt is None else None, device)
     if ckpt is not None and cfg.model.head == "classification":
         class_weights = _weights_from_state(ckpt.model, cfg)
