@@ -257,3 +257,40 @@ def test_a_symlink_loop_in_training_data_is_skipped(photos, tmp_path, capsys):
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "skipped 1 of 17 files" in err and "symbolic link loop" in err and " on 16 images" in err, err
+
+
+# --------------------------------------------------------------------------- numeric options
+@pytest.mark.parametrize("bad", [
+    ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-1"], ["--optim.weight_decay=-inf"], ["--optim.betas", "0.9", "1.5"],
+    ["--optim.ema", "nan"], ["--train.log_every", "0"], ["--train.ckpt_every", "0"], ["--steps", "inf"],
+    ["--data.min_scale", "nan"], ["--gan.decay_start", "2"], ["--train.huber_delta", "0"], ["--model.temperature", "-inf"],
+], ids=" ".join)
+def test_bad_numeric_train_options_are_one_line_usage_errors(photos, tmp_path, capsys, bad):
+    """They used to end in a traceback (AdamW's ValueError, a ZeroDivisionError) or train on NaN."""
+    from lumachrome.cli import main
+
+    args = _train_args(photos, tmp_path / "run", 2) + bad
+    capsys.readouterr()
+    assert main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    flag = bad[0].split("=")[0]
+    assert len(err) == 1 and err[0].startswith("lumachrome: error: train: argument ") and flag in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_numeric_options_of_the_other_commands_are_checked_at_parse_time(tmp_path, model_dir, capsys):
+    """`--size` errors exited 1 after the inputs were read; an infinite --ridge was accepted."""
+    from lumachrome.cli import main
+
+    src = write_photo(tmp_path / "a.png")
+    cases = [["colorize", str(src), "-o", str(tmp_path / "o.png"), "--model", str(model_dir), "--size", "5"],
+             ["colorize", str(src), "-o", str(tmp_path / "o.png"), "--model", str(model_dir), "--size", "99999"],
+             ["calibrate", str(model_dir), "--data", str(tmp_path), "--ridge", "inf"],
+             ["calibrate", str(model_dir), "--data", str(tmp_path), "--cf-weight", "inf"],
+             ["colorize", str(src), "--quality", "0"]]
+    for args in cases:
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(err) == 1 and err[0].startswith("lumachrome: error: ") and args[-2] in err[0], (args, err)
+    assert not (tmp_path / "o.png").exists()

@@ -23,5 +23,9 @@ class ConfigError(LumachromeError):
     """A training/evaluation configuration is invalid."""
 
 
+class UsageError(ConfigError):
+    """A command-line option with a value it cannot take (the CLI exits with 2, as other usage errors)."""
+
+
 class DataError(LumachromeError):
     """A dataset folder has no usable images, or a data pack is malformed."""

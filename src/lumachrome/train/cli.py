@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lumachrome.train.config import add_config_arguments, config_from_args, load_config_file
+from lumachrome.errors import UsageError
+from lumachrome.train.config import add_config_arguments, check_flags, config_from_args, load_config_file
 
 __all__ = ["build_parser", "train_main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: :class:`UsageError` (the CLI prints
+    ``lumachrome: error: ...`` and exits with 2) instead of the usage text and ``SystemExit``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"train: {message} (see lumachrome train --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="lumachrome train",
         description="Train a colorizer (U-Net; regression or classification) on folders of colour images "
                     "or data packs. Every option of the config file can be overridden as --section.field.",
@@ -39,6 +48,7 @@ def train_main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     ns = parser.parse_args(argv)
+    check_flags(ns)  # every number, finite and in range, before any file or data is read
     base = load_config_file(ns.config) if ns.config else {}
     if ns.resume and not ns.config:
         # Start from the configuration stored in the checkpoint; flags override it.
