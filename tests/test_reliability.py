@@ -294,3 +294,63 @@ def test_numeric_options_of_the_other_commands_are_checked_at_parse_time(tmp_pat
         err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert len(err) == 1 and err[0].startswith("lumachrome: error: ") and args[-2] in err[0], (args, err)
     assert not (tmp_path / "o.png").exists()
+
+
+# ------------------------------------------------------------------------------------ float TIFFs
+def _float_tiff(path: Path, values: np.ndarray) -> Path:
+    Image.fromarray(values.astype(np.float32), mode="F").save(path)
+    return path
+
+
+def _gradient(h: int = 32, w: int = 48) -> np.ndarray:
+    return np.tile(np.linspace(0.1, 0.9, w, dtype=np.float32), (h, 1))
+
+
+@pytest.mark.parametrize("outlier", [np.inf, 1.5, 1e30, np.nan, -np.inf])
+def test_a_stray_float_tiff_value_is_masked_or_clipped_with_a_warning(tmp_path, outlier):
+    """One +inf or one 1.5 used to rescale the whole image (by 65535 or 255): nearly black."""
+    from lumachrome.errors import LumachromeWarning
+    from lumachrome.imageio import load_image
+
+    g = _gradient()
+    g[3, 5] = outlier
+    path = _float_tiff(tmp_path / "f.tif", g)
+    with pytest.warns(LumachromeWarning, match=r"f\.tif: .*(masked|clipped)"):
+        rgb = load_image(path).rgb
+    expect = np.clip(np.nan_to_num(g, nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
+    np.testing.assert_allclose(rgb[..., 0], expect, atol=1e-6)
+
+
+def test_float_tiff_range_rule_for_data_outside_0_1(tmp_path):
+    """Code values stay code values (no warning); other ranges are scaled by robust percentiles."""
+    import warnings as w
+
+    from lumachrome.errors import ImageError, LumachromeWarning
+    from lumachrome.imageio import load_image
+
+    g = _gradient()
+    with w.catch_warnings():
+        w.simplefilter("error")
+        np.testing.assert_allclose(load_image(_float_tiff(tmp_path / "a.tif", np.rint(g * 255))).rgb[..., 0],
+                                   np.rint(g * 255) / 255, atol=1e-6)
+        np.testing.assert_allclose(load_image(_float_tiff(tmp_path / "b.tif", np.rint(g * 60000))).rgb[..., 0],
+                                   np.rint(g * 60000) / 65535, atol=1e-6)
+    hdr = g * 4.0  # linear data well above 1: scaled, not nearly white or black
+    with pytest.warns(LumachromeWarning, match="percentiles"):
+        rgb = load_image(_float_tiff(tmp_path / "c.tif", hdr)).rgb
+    assert 0.4 < rgb.mean() < 0.6 and rgb.max() == 1.0
+    with pytest.raises(ImageError, match="finite"):
+        load_image(_float_tiff(tmp_path / "d.tif", np.full((16, 16), np.nan)))
+
+
+def test_colorize_a_float_tiff_with_an_inf_pixel(tmp_path, model_dir):
+    """The CLI: exit 0, one warning line naming the file, and an output as bright as the input."""
+    g = _gradient()
+    g[0, 0] = np.inf
+    src = _float_tiff(tmp_path / "scan.tif", g)
+    proc = run_cli("colorize", src, "-o", tmp_path / "out.png", "--model", model_dir, "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert err_lines(proc) == [f"lumachrome: warning: {src}: 1 non-finite pixel value(s) masked "
+                               "(NaN and -inf -> 0, +inf -> 1)"]
+    out = np.asarray(Image.open(tmp_path / "out.png").convert("L"), np.float32) / 255
+    assert abs(out.mean() - g[np.isfinite(g)].mean()) < 0.05

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -22,7 +23,7 @@ import typer
 
 from lumachrome import __version__
 from lumachrome.atomic import atomic_write_text
-from lumachrome.errors import LumachromeError, UsageError
+from lumachrome.errors import LumachromeError, LumachromeWarning, UsageError
 
 try:  # typer >= 0.20 vendors click; older releases use click itself
     from typer._click import exceptions as _click_exc
@@ -53,6 +54,17 @@ app.add_typer(palette_app, name="palette")
 def _error(message: str) -> None:
     """One line on stderr (newlines in messages are flattened)."""
     print(f"lumachrome: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """``warnings.showwarning`` while the CLI runs: a :class:`LumachromeWarning` (an input problem
+    that was worked around) is one ``lumachrome: warning: ...`` line; library warnings (numpy's
+    RuntimeWarning, torch's UserWarnings) are not for users and stay silent unless Python was asked
+    for them (``-W`` / ``PYTHONWARNINGS``)."""
+    if issubclass(category, LumachromeWarning):
+        print(f"lumachrome: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    elif sys.warnoptions:
+        print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="", flush=True)
 
 
 def _note(message: str) -> None:
@@ -1133,6 +1145,13 @@ def _click_message(e: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (``python -m lumachrome`` and the console script)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        warnings.filterwarnings("always", category=LumachromeWarning)  # one per file, not once per run
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="lumachrome", standalone_mode=False)

@@ -11,6 +11,11 @@ class LumachromeError(Exception):
     """Base class: a problem caused by input, reported to users as one line."""
 
 
+class LumachromeWarning(UserWarning):
+    """An input problem that was worked around (e.g. NaN pixels masked): ``warnings.warn(message,
+    LumachromeWarning)``; the CLI prints each as one line, ``lumachrome: warning: <message>``."""
+
+
 class ImageError(LumachromeError):
     """An image file could not be read or written (missing, truncated, too large, ...)."""
 

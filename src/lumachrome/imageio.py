@@ -46,7 +46,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from lumachrome.atomic import file_mode
-from lumachrome.errors import ImageError
+from lumachrome.errors import ImageError, LumachromeWarning
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -57,6 +57,7 @@ __all__ = [
     "LoadedImage",
     "apply_orientation",
     "find_images",
+    "float_to_unit",
     "iter_image_files",
     "load_image",
     "probe_image",
@@ -313,15 +314,76 @@ def _pil_to_arrays(path: Path, img: Image.Image) -> tuple[np.ndarray, np.ndarray
         return np.asarray(img).astype(np.uint16, copy=False), None, 16
     if mode == "I":  # 32-bit integer: assumed to hold 16-bit values (16-bit PNG/TIFF grey)
         return np.clip(np.asarray(img), 0, 65535).astype(np.uint16), None, 16
-    if mode == "F":  # float: [0, 1] if it fits, else assumed 8- or 16-bit code values
-        f = np.nan_to_num(np.asarray(img, dtype=np.float32))
-        peak = float(f.max()) if f.size else 0.0
-        scale = 1.0 if peak <= 1.0 else (255.0 if peak <= 255.0 else 65535.0)
-        return np.clip(f / scale, 0.0, 1.0).astype(np.float32), None, 16
+    if mode == "F":  # 32-bit float: the range rule of float_to_unit
+        return float_to_unit(np.asarray(img, dtype=np.float32), path), None, 16
     try:  # P, CMYK (naive conversion, no ICC), YCbCr, HSV, RGBX, ...
         return np.asarray(img.convert("RGB")), None, 8
     except (ValueError, OSError) as exc:
         raise ImageError(f"{path}: unsupported image mode {mode!r} ({_one_line(exc)})") from None
+
+
+#: Float images: at most this share of the (finite) values may lie outside [0, 1] for the data to
+#: count as "[0, 1] with a few outliers" (clipped); more, and the image is scaled instead.
+FLOAT_OUTLIER_SHARE = 0.01
+#: Percentiles of the robust scaling of float images whose values are not in [0, 1].
+FLOAT_PERCENTILES = (0.1, 99.9)
+
+
+def float_to_unit(values: np.ndarray, path: str | os.PathLike = "image") -> np.ndarray:
+    """Map a float image (e.g. a 32-bit float TIFF) to ``[0, 1]``; the **float range rule**:
+
+    1. Non-finite values are masked: NaN and -inf become 0, +inf becomes 1 (a warning counts them).
+       An image without a single finite value is refused (``ImageError``).
+    2. Finite values all in ``[0, 1]``: kept as they are.
+    3. At most :data:`FLOAT_OUTLIER_SHARE` (1 %) of them outside ``[0, 1]``: data in ``[0, 1]`` with a
+       few outliers; clipped to ``[0, 1]`` (a warning counts them). One stray 1.5 or 1e30 no longer
+       rescales the whole image to near black.
+    4. Otherwise, integer values in ``[0, 255]`` (``[0, 65535]``) apart from at most 1 % are 8-bit
+       (16-bit) code values: divided by 255 (65535), the outliers clipped (with a warning).
+    5. Any other data is scaled by robust percentiles (:data:`FLOAT_PERCENTILES`: the 0.1th ``lo``
+       and 99.9th ``hi``): mapped linearly from ``[min(lo, 0), hi]`` to ``[0, 1]``, values beyond
+       clipped (with a warning).
+
+    Warnings are :class:`~lumachrome.errors.LumachromeWarning` (one line each in the CLI).
+    Returns float32 in ``[0, 1]``, the shape of ``values``.
+    """
+    f = np.asarray(values, dtype=np.float32)
+    finite = np.isfinite(f)
+    n_bad = int(f.size - np.count_nonzero(finite))
+    notes: list[str] = []
+    if n_bad == f.size:
+        raise ImageError(f"{path}: float image without a single finite value (all NaN or infinite)")
+    vals = f[finite] if n_bad else f.reshape(-1)
+    lo, hi = float(vals.min()), float(vals.max())
+    offset, scale = 0.0, 1.0
+    if lo < 0.0 or hi > 1.0:
+        outside = int(np.count_nonzero((vals < 0.0) | (vals > 1.0)))
+        if outside <= FLOAT_OUTLIER_SHARE * vals.size:
+            notes.append(f"{outside} value(s) outside [0, 1] clipped (float range rule)")
+        else:
+            integer = bool(np.all(vals == np.rint(vals)))
+            allowed = FLOAT_OUTLIER_SHARE * vals.size
+            negative = int(np.count_nonzero(vals < 0.0))
+            if integer and negative + int(np.count_nonzero(vals > 255.0)) <= allowed:
+                scale = 255.0
+            elif integer and negative + int(np.count_nonzero(vals > 65535.0)) <= allowed:
+                scale = 65535.0
+            else:
+                p_lo, p_hi = (float(v) for v in np.percentile(vals, FLOAT_PERCENTILES))
+                offset = min(p_lo, 0.0)
+                scale = max(p_hi - offset, 1e-12)
+                notes.append(f"values in [{lo:.4g}, {hi:.4g}] scaled from [{offset:.4g}, {p_hi:.4g}] "
+                             f"(0.1th/99.9th percentiles) to [0, 1] (float range rule)")
+            beyond = int(np.count_nonzero((vals < offset) | (vals > offset + scale)))
+            if beyond and scale in (255.0, 65535.0):
+                notes.append(f"{beyond} value(s) outside [0, {scale:g}] clipped (float range rule)")
+    out = f if (offset == 0.0 and scale == 1.0) else (f - np.float32(offset)) * np.float32(1.0 / scale)
+    if n_bad:
+        notes.insert(0, f"{n_bad} non-finite pixel value(s) masked (NaN and -inf -> 0, +inf -> 1)")
+        out = np.where(np.isposinf(f), np.float32(1.0), np.where(finite, out, np.float32(0.0)))
+    if notes:
+        warnings.warn(f"{path}: " + "; ".join(notes), LumachromeWarning, stacklevel=2)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def _channels_equal(rgb: np.ndarray) -> bool:
