@@ -354,3 +354,39 @@ def test_colorize_a_float_tiff_with_an_inf_pixel(tmp_path, model_dir):
                                "(NaN and -inf -> 0, +inf -> 1)"]
     out = np.asarray(Image.open(tmp_path / "out.png").convert("L"), np.float32) / 255
     assert abs(out.mean() - g[np.isfinite(g)].mean()) < 0.05
+
+
+# ------------------------------------------------------------------------------ model folders
+def test_a_config_that_does_not_match_the_weights_fails_before_building_the_network(tmp_path, monkeypatch):
+    """A config with enormous widths used to build (allocate) the whole network, >1 GB, before the
+    weights' shapes were compared. Now the shapes are checked against the file's header first: the
+    real network is never built (this test spies on the builds instead of measuring memory)."""
+    import shutil
+
+    from _stubs import save_tiny_model
+
+    from lumachrome.errors import ModelError
+    from lumachrome.models import io
+
+    folder = save_tiny_model(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["args"]["widths"] = [w * 4 for w in config["args"]["widths"]]  # 30 MB: harmless if built
+    (folder / "config.json").write_text(json.dumps(config))
+    built = []
+    real_create = io.create_model
+
+    def spy(name, **args):
+        model = real_create(name, **args)
+        built.append(next(model.parameters()).device.type)
+        return model
+
+    monkeypatch.setattr(io, "create_model", spy)
+    with pytest.raises(ModelError, match=r"weights do not match config\.json .*shape mismatch"):
+        io.load_model_dir(folder)
+    assert "cpu" not in built, built  # only the meta-device reference was built
+    # A matching folder still loads (and builds one real network).
+    good = save_tiny_model(tmp_path / "good")
+    built.clear()
+    io.load_model_dir(good)
+    assert built.count("cpu") == 1
+    shutil.rmtree(folder)
