@@ -390,3 +390,72 @@ def test_a_config_that_does_not_match_the_weights_fails_before_building_the_netw
     io.load_model_dir(good)
     assert built.count("cpu") == 1
     shutil.rmtree(folder)
+
+
+# ------------------------------------------------------------------ video and GeoTIFF inputs
+def test_ffmpeg_messages_stay_off_stderr(tmp_path, model_dir):
+    """FFmpeg's own log line ("[mov,mp4,...] moov atom not found") used to precede our error."""
+    (tmp_path / "clip.mp4").write_bytes(b"not a video at all" * 64)
+    proc = run_cli("colorize", "clip.mp4", "--video", "-o", "out.mp4", "--model", model_dir, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert err_lines(proc) == ["lumachrome: error: clip.mp4: cannot open as a video (OpenCV/FFmpeg could not decode it)"]
+
+
+@pytest.fixture(scope="module")
+def nir_model(tmp_path_factory) -> Path:
+    """A tiny convolutional NIR -> RGB model folder (3x3 convolutions: a NaN would spread)."""
+    from lumachrome.models.gan import ResnetGenerator
+    from lumachrome.models.io import save_model_dir
+
+    torch.manual_seed(0)
+    net = ResnetGenerator(in_channels=1, out_channels=3, width=4, n_blocks=1)
+    extra = {"task": "translate", "domain": "nir", "input": {"channels": ["nir"], "range": [-1, 1]},
+             "output": {"space": "rgb", "range": [-1, 1]}, "name": "tiny-nir"}
+    return save_model_dir(net, tmp_path_factory.mktemp("rel_nir") / "nir", architecture="resnet_gen",
+                          args=net.args, preprocessing={"size": 32}, extra=extra)
+
+
+def _geotiff(path: Path, data: np.ndarray, descriptions: list[str]) -> Path:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", count=data.shape[0], height=data.shape[1], width=data.shape[2],
+                       dtype=data.dtype, crs="EPSG:32633", transform=from_origin(404400, 5342400, 10, 10)) as ds:
+        ds.write(data)
+        for i, d in enumerate(descriptions, start=1):
+            ds.set_band_description(i, d)
+    return path
+
+
+def test_an_all_nan_nir_band_is_an_error_naming_the_band(tmp_path, nir_model):
+    """It used to give an all-no-data GeoTIFF and exit 0."""
+    rng = np.random.default_rng(0)
+    data = rng.random((2, 48, 64)).astype(np.float32)
+    data[1] = np.nan
+    src = _geotiff(tmp_path / "scene.tif", data, ["red", "nir"])
+    proc = run_cli("colorize", src, "--model", nir_model, "--band-name", "nir", "-o", tmp_path / "rgb.tif",
+                   "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode == 1 and not (tmp_path / "rgb.tif").exists()
+    assert err_lines(proc) == [f"lumachrome: error: {src}: band 2: nir (float32) holds no valid pixel "
+                               "(all no-data or NaN): nothing to translate"], proc.stderr
+    proc = run_cli("colorize", src, "--model", nir_model, "--bands", "1", "-o", tmp_path / "rgb.tif",
+                   "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode == 0 and err_lines(proc) == [], proc.stderr
+
+
+def test_nan_no_data_does_not_spread_into_valid_pixels(tmp_path, nir_model):
+    """NaN no-data went through the network: its convolutions spread it into the valid pixels around
+    the hole (turned into 0 by the uint8 cast, and numpy's RuntimeWarning lines reached stderr)."""
+    from lumachrome.translate import Translator
+
+    rng = np.random.default_rng(1)
+    band = (rng.random((40, 56)) * 0.5 + 0.25).astype(np.float32)
+    band[10:20, 10:30] = np.nan
+    valid = np.isfinite(band)
+    tr = Translator.load(nir_model, device="cpu")
+    with_nan = tr.translate_array(band, valid=valid)
+    filled = tr.translate_array(np.where(valid, band, 0.0).astype(np.float32), valid=valid)
+    np.testing.assert_array_equal(with_nan, filled)
+    src = _geotiff(tmp_path / "holes.tif", band[None], ["nir"])
+    proc = run_cli("colorize", src, "--model", nir_model, "-o", tmp_path / "rgb.tif", "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode == 0 and err_lines(proc) == [], proc.stderr
