@@ -459,3 +459,25 @@ def test_nan_no_data_does_not_spread_into_valid_pixels(tmp_path, nir_model):
     src = _geotiff(tmp_path / "holes.tif", band[None], ["nir"])
     proc = run_cli("colorize", src, "--model", nir_model, "-o", tmp_path / "rgb.tif", "--device", "cpu", cwd=tmp_path)
     assert proc.returncode == 0 and err_lines(proc) == [], proc.stderr
+
+
+def test_library_warnings_stay_off_stderr_and_ours_are_one_line(monkeypatch, capsys):
+    """numpy's RuntimeWarnings used to reach the user as two-line 'file:line: RuntimeWarning' blocks."""
+    import warnings as w
+
+    import lumachrome.cli as cli
+    from lumachrome.errors import LumachromeWarning
+
+    def describe():
+        np.float32(np.nan).astype(np.uint8)  # RuntimeWarning: invalid value encountered in cast
+        w.warn("some library detail", UserWarning)
+        w.warn("x.tif: 2 non-finite pixel value(s) masked\nsecond line", LumachromeWarning)
+        yield "tiny\tdescription"
+
+    monkeypatch.setattr(cli, "_describe_models", describe)
+    monkeypatch.setattr(cli.sys, "warnoptions", [])
+    capsys.readouterr()
+    assert cli.main(["models"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "tiny\tdescription\n"
+    assert err.splitlines() == ["lumachrome: warning: x.tif: 2 non-finite pixel value(s) masked second line"]
