@@ -58,11 +58,11 @@ photo-model: $(STAMP)
 	test -f .packs/photos96.safetensors || $(VENV)/bin/lumachrome data pack $(SHARED)/photos/train $(SHARED)/photos/extra \
 	  -o .packs/photos96.safetensors --size 96
 	test -f runs/photo-cpu/model/model.safetensors || OMP_NUM_THREADS=1 $(VENV)/bin/lumachrome train \
-	  --config src/lumachrome/configs/photo-cpu.yaml $$(test -d runs/photo-cpu/checkpoints && echo --resume runs/photo-cpu)
+	  --config src/lumachrome/configs/photo-cpu.yaml $$(test -d runs/photo-cpu/checkpoints && echo --resume runs/photo-cpu || echo --overwrite)
 	test -f runs/photo-global/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
-	  --config src/lumachrome/configs/photo-global-cpu.yaml $$(test -d runs/photo-global/checkpoints && echo --resume runs/photo-global)
+	  --config src/lumachrome/configs/photo-global-cpu.yaml $$(test -d runs/photo-global/checkpoints && echo --resume runs/photo-global || echo --overwrite)
 	test -f runs/photo-refine/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
-	  --config src/lumachrome/configs/photo-refine-cpu.yaml $$(test -d runs/photo-refine/checkpoints && echo --resume runs/photo-refine)
+	  --config src/lumachrome/configs/photo-refine-cpu.yaml $$(test -d runs/photo-refine/checkpoints && echo --resume runs/photo-refine || echo --overwrite)
 	$(VENV)/bin/lumachrome export runs/photo-refine -o runs/photo-release --name photo --flip --size 144
 	$(VENV)/bin/lumachrome calibrate runs/photo-release --data $(SHARED)/photos/train --cf-weight 0.09 --stretch 0.3
 	@echo "compare, then copy: lumachrome evaluate --model runs/photo-release --data $(SHARED)/photos/val"

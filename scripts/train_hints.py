@@ -5,7 +5,8 @@
 
 Same data and sizes as ``configs/photo-cpu.yaml`` (64 px crops of the 96 px pack, validation at the
 128 px working size); hints simulated as in Zhang et al. 2017 (see lumachrome.hints). Re-running
-with the same ``--out`` resumes from the last checkpoint.
+with the same ``--out`` resumes from the last checkpoint; ``--overwrite`` starts over (the earlier run is
+moved aside to ``OUT.old-<time>``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     ap.add_argument("--zero-share", type=float, default=0.2, help="share of training images without hints")
     ap.add_argument("--out", default="runs/photo-hints")
     ap.add_argument("--epoch-steps", type=int, default=200, help="validate every N steps")
+    ap.add_argument("--overwrite", action="store_true", help="start over: move an earlier run in --out aside")
     a = ap.parse_args()
     cfg = RunConfig.from_dict({
         "data": {"pack": [a.pack], "val": a.val, "size": a.size, "val_size": 128, "val_images": 64},
@@ -39,7 +41,7 @@ def main() -> None:
                   "epoch_steps": a.epoch_steps, "ckpt_every": a.epoch_steps, "log_every": 25,
                   "name": "photo-hints", "device": "cpu"},
     })
-    train_hints(cfg, a.init, zero_share=a.zero_share)
+    train_hints(cfg, a.init, zero_share=a.zero_share, overwrite=a.overwrite or None)
 
 
 if __name__ == "__main__":

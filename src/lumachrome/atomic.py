@@ -9,6 +9,11 @@ complete new one, and on any failure the temporary file is removed::
 
 ``error`` turns an ``OSError`` into that one-line :class:`~lumachrome.errors.LumachromeError` kind
 (``"<path>: cannot write (<reason>)"``); other exceptions propagate unchanged.
+
+Permissions: ``mkstemp``/``mkdtemp`` (and safetensors' writer) create 0600 files and 0700 folders.
+Everything the project writes gets the modes a plain ``open()``/``mkdir`` would give under the
+user's umask instead (:func:`file_mode`, :func:`folder_mode`, :func:`apply_umask`), so images,
+manifests, checkpoints and model folders are all readable by the same people.
 """
 
 from __future__ import annotations
@@ -22,7 +27,54 @@ from typing import IO, Any
 
 from lumachrome.errors import LumachromeError
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["apply_umask", "atomic_open", "atomic_write_bytes", "atomic_write_text", "current_umask", "file_mode",
+           "folder_mode"]
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status`` on Linux; elsewhere
+    ``os.umask`` is set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Mode of a new file under the current umask (``0o666 & ~umask``: 0644 for umask 022)."""
+    return 0o666 & ~current_umask()
+
+
+def folder_mode() -> int:
+    """Mode of a new folder under the current umask (``0o777 & ~umask``: 0755 for umask 022)."""
+    return 0o777 & ~current_umask()
+
+
+def apply_umask(path: str | os.PathLike[str]) -> None:
+    """Give ``path`` (a file, or a folder and everything in it) the umask's default modes.
+
+    For the temporary files and folders that are renamed into place (``mkstemp``, ``mkdtemp`` and
+    safetensors write 0600/0700). Symbolic links are left alone.
+    """
+    fmode, dmode = file_mode(), folder_mode()
+    path = Path(path)
+    if path.is_symlink():
+        return
+    if not path.is_dir():
+        os.chmod(path, fmode)
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, fmode)
+        os.chmod(dirpath, dmode)
 
 
 @contextmanager
@@ -43,7 +95,7 @@ def atomic_open(
         fsync: flush the data to disk before the rename (files that must survive a crash).
         suffix: of the temporary name (some writers pick their format from it, e.g. ``".png"``).
 
-    The new file gets mode 0644 (``mkstemp`` would leave 0600).
+    The new file gets the umask's mode (0644 for umask 022; ``mkstemp`` would leave 0600).
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
@@ -61,7 +113,7 @@ def atomic_open(
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException as e:
         try:

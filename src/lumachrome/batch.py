@@ -6,7 +6,9 @@ here instead of the plain per-file loop of :mod:`lumachrome.cli`:
 * **Streaming walk** (:func:`archive_jobs`): ``os.scandir`` one folder at a time, entries sorted by
   name, depth first, hidden files and folders skipped, symbolic links to folders not followed (as
   :func:`lumachrome.imageio.iter_image_files`, same order), the output folder skipped when it lies
-  inside the tree. Only the listing of the folder being walked (and of its parents) is in memory,
+  inside the tree. A symbolic link loop named like an image is a job like any other: reading it
+  fails, so it is reported on one line and recorded as an ``error`` row while the rest goes on.
+  Only the listing of the folder being walked (and of its parents) is in memory,
   never the whole file list. Each image gets its **index** in this sorted stream.
 * **Mirrored outputs**: ``TREE/a/b.jpg -> OUT/a/b.jpg`` (extension: ``--ext``, else the input's when
   writable, else ``.png``), the ``colorize`` naming rules. Two files of a folder that map to the same
@@ -69,6 +71,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from lumachrome.atomic import file_mode
 from lumachrome.errors import ConfigError, ImageError, LumachromeError
 
 __all__ = [
@@ -180,13 +183,17 @@ def archive_jobs(
                 for e in it:
                     if e.name.startswith("."):
                         continue
+                    is_image = os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
                     try:
                         if e.is_dir(follow_symlinks=False):
                             entries.append((e.name, True))
-                        elif not e.is_dir() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
+                        elif not e.is_dir() and is_image:
                             entries.append((e.name, False))
                     except OSError:
-                        continue
+                        # A link that cannot be followed (a symbolic link loop): a job, so it is
+                        # reported on one line and recorded in the manifest, not silently left out.
+                        if is_image:
+                            entries.append((e.name, False))
         except OSError as e:
             raise ImageError(f"{folder}: cannot list folder ({e.strerror or e})") from None
         entries.sort()
@@ -357,6 +364,7 @@ def merge_manifests(
                     result.counts[status] = result.counts.get(status, 0) + 1
                 out.flush()
                 os.fsync(out.fileno())
+            os.chmod(tmp, file_mode())  # mkstemp's 0600 -> the umask's mode, as the images
             os.replace(tmp, manifest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -21,7 +23,7 @@ import typer
 
 from lumachrome import __version__
 from lumachrome.atomic import atomic_write_text
-from lumachrome.errors import LumachromeError
+from lumachrome.errors import LumachromeError, LumachromeWarning, UsageError
 
 try:  # typer >= 0.20 vendors click; older releases use click itself
     from typer._click import exceptions as _click_exc
@@ -54,6 +56,17 @@ def _error(message: str) -> None:
     print(f"lumachrome: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
 
 
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """``warnings.showwarning`` while the CLI runs: a :class:`LumachromeWarning` (an input problem
+    that was worked around) is one ``lumachrome: warning: ...`` line; library warnings (numpy's
+    RuntimeWarning, torch's UserWarnings) are not for users and stay silent unless Python was asked
+    for them (``-W`` / ``PYTHONWARNINGS``)."""
+    if issubclass(category, LumachromeWarning):
+        print(f"lumachrome: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    elif sys.warnoptions:
+        print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="", flush=True)
+
+
 def _note(message: str) -> None:
     print(f"lumachrome: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
 
@@ -63,6 +76,14 @@ def _stderr_is_tty() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _finite(value: Optional[float]) -> Optional[float]:
+    """Option callback of every float option: ``nan`` and ``inf`` are usage errors (exit code 2), as
+    out-of-range values are (a one-sided range such as ``min=0`` lets ``inf`` through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value!r} is not a finite number")
+    return value
 
 
 def _writable_extensions() -> tuple[str, ...]:
@@ -136,7 +157,7 @@ def plan_outputs(
     Raises:
         typer.BadParameter: ``-o`` names a file but there are several inputs, or a bad ``--ext``.
     """
-    from lumachrome.imageio import find_images
+    from lumachrome.imageio import find_images, path_key
 
     writable = tuple(writable) if writable is not None else _writable_extensions()
     if ext is not None:
@@ -168,7 +189,7 @@ def plan_outputs(
             continue
         base = Path(item).expanduser() if Path(item).expanduser().is_dir() else None
         for src in found:
-            key = src.resolve()
+            key = path_key(src)
             if key in seen_src:
                 continue
             seen_src.add(key)
@@ -178,7 +199,7 @@ def plan_outputs(
                 rel = src.relative_to(base) if base is not None else Path(src.name)
                 suffix = ext or (src.suffix.lower() if src.suffix.lower() in writable else ".png")
                 dst = out_dir / rel.with_suffix(suffix)
-            dkey = dst.resolve()
+            dkey = path_key(dst)
             if dkey in seen_dst:
                 errors.append((str(src), f"{src}: output {dst} would also be written from {seen_dst[dkey]}"))
                 continue
@@ -222,7 +243,7 @@ def colorize(
     ),
     model: str = typer.Option("photo", "--model", "-m", help="Shipped model name or model folder."),
     size: Optional[int] = typer.Option(
-        None, "--size", help="Working resolution of the network (long side, px; default from the model)."
+        None, "--size", min=16, max=4096, help="Working resolution of the network (long side, px; default from the model)."
     ),
     ext: Optional[str] = typer.Option(
         None, "--ext", help="Output format: png, jpg, tif, webp, bmp (default: the input's, or png)."
@@ -235,7 +256,7 @@ def colorize(
         "torch", "--backend", help="Network runtime: torch (eager PyTorch) or onnx (ONNX Runtime: the network ~3x faster on CPU)."
     ),
     saturation: Optional[float] = typer.Option(
-        None, "--saturation", min=0.0, max=4.0, help="Chroma gain: 1 = the model's colour (default: the model's "
+        None, "--saturation", callback=_finite, min=0.0, max=4.0, help="Chroma gain: 1 = the model's colour (default: the model's "
         "setting), 0 = gray, 1.3 = 30% more colourful. Hints keep their exact colour.",
     ),
     archive: bool = typer.Option(
@@ -262,7 +283,7 @@ def colorize(
     reference: Optional[List[str]] = typer.Option(
         None, "--reference", "-r", metavar="IMG", help="Colour reference photo(s), file/folder/glob; repeat for several."
     ),
-    strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0, help="Reference/palette correction strength."),
+    strength: float = typer.Option(1.0, "--strength", callback=_finite, min=0.0, max=1.0, help="Reference/palette correction strength."),
     transfer: Optional[str] = typer.Option(
         None, "--transfer", help="reinhard, bands (default with --reference), histogram (default with --palette), exemplar."
     ),
@@ -555,7 +576,7 @@ def evaluate(
     model: str = typer.Option("photo", "--model", "-m", help="Shipped model name or model folder."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
     size: Optional[int] = typer.Option(
-        None, "--size", help="Centre-crop side the metrics are computed at (default 256; --pack: whole images)."
+        None, "--size", min=8, max=4096, help="Centre-crop side the metrics are computed at (default 256; --pack: whole images)."
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N images."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per network call."),
@@ -564,7 +585,7 @@ def evaluate(
         None, "--pack", help="Paired domain pack: score an image-to-image (translate) model on it instead of --data."
     ),
     saturation: Optional[float] = typer.Option(
-        None, "--saturation", min=0.0, max=4.0, help="Chroma gain to score (default: the model's setting, as colorize)."
+        None, "--saturation", callback=_finite, min=0.0, max=4.0, help="Chroma gain to score (default: the model's setting, as colorize)."
     ),
     flip: Optional[bool] = typer.Option(
         None, "--flip/--no-flip", help="Test-time flip averaging on/off (default: the model's setting, as colorize)."
@@ -612,10 +633,10 @@ def calibrate(
     model: Path = typer.Argument(..., metavar="MODEL", help="Model folder (its config.json is updated in place)."),
     data: Path = typer.Option(..., "--data", help="Folder of colour training photos (searched recursively)."),
     cf_weight: float = typer.Option(
-        0.05, "--cf-weight", min=0.0, help="Colourfulness points worth one dB of PSNR when picking each photo's gain."
+        0.05, "--cf-weight", callback=_finite, min=0.0, help="Colourfulness points worth one dB of PSNR when picking each photo's gain."
     ),
-    stretch: float = typer.Option(0.3, "--stretch", min=0.0, max=4.0, help="Chroma stretch around each image's mean."),
-    ridge: float = typer.Option(10.0, "--ridge", min=0.0, help="Ridge penalty of the gain regression."),
+    stretch: float = typer.Option(0.3, "--stretch", callback=_finite, min=0.0, max=4.0, help="Chroma stretch around each image's mean."),
+    ridge: float = typer.Option(10.0, "--ridge", callback=_finite, min=0.0, help="Ridge penalty of the gain regression."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N photos."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> int:
@@ -672,7 +693,7 @@ def export(
     ),
     opset: int = typer.Option(17, "--opset", min=13, help="ONNX opset (--format onnx)."),
     saturation: Optional[float] = typer.Option(
-        None, "--saturation", min=0.0, max=4.0, help="Store this chroma gain as the model's default (decoding.saturation)."
+        None, "--saturation", callback=_finite, min=0.0, max=4.0, help="Store this chroma gain as the model's default (decoding.saturation)."
     ),
     flip: Optional[bool] = typer.Option(
         None, "--flip/--no-flip", help="Store test-time flip averaging on/off as the model's default (decoding.flip)."
@@ -997,7 +1018,7 @@ def explain_command(
     layer: Optional[List[str]] = typer.Option(
         None, "--layer", metavar="NAME", help="Layer whose feature maps are shown (repeat; e.g. enc.0, bottleneck, dec.0)."
     ),
-    size: Optional[int] = typer.Option(None, "--size", help="Working resolution of the network (default from the model)."),
+    size: Optional[int] = typer.Option(None, "--size", min=16, max=4096, help="Working resolution of the network (default from the model)."),
     ablation: str = typer.Option("mean", "--ablation", help="How a path is switched off: mean (its spatial mean) or zero."),
     checkpoints: Optional[Path] = typer.Option(
         None, "--checkpoints", metavar="RUN_DIR", help="Animate a training run (sample grid per epoch) into a GIF instead."
@@ -1082,8 +1103,8 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only; "
                              "0.0.0.0 makes the app reachable from other machines)."),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port."),
-    max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", min=0.1, help="Largest upload (MB)."),
-    max_megapixels: float = typer.Option(50.0, "--max-megapixels", min=0.01, help="Largest image (megapixels)."),
+    max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", callback=_finite, min=0.1, help="Largest upload (MB)."),
+    max_megapixels: float = typer.Option(50.0, "--max-megapixels", callback=_finite, min=0.01, help="Largest image (megapixels)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Images processed at once (the others wait in a queue)."),
     queue_size: int = typer.Option(32, "--queue", min=0, help="Requests allowed to wait; more are refused (503)."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -1117,11 +1138,30 @@ def serve_command(
 # --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
+def _click_message(e: Any) -> str:
+    """A click/typer error as one line: what is wrong, then where to read how to use the command."""
+    message = " ".join(e.format_message().split())
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, _click_exc.UsageError) and ctx is not None:
+        message += f" (see {ctx.command_path} --help)"
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (``python -m lumachrome`` and the console script)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        warnings.filterwarnings("always", category=LumachromeWarning)  # one per file, not once per run
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="lumachrome", standalone_mode=False)
+    except UsageError as e:  # a bad `train` option value: a usage error like any other
+        _error(str(e))
+        return 2
     except LumachromeError as e:
         _error(str(e))
         return 1
@@ -1129,12 +1169,15 @@ def main(argv: list[str] | None = None) -> int:
         print("lumachrome: interrupted", file=sys.stderr)
         return 130
     except _click_exc.ClickException as e:
-        try:
-            from typer import rich_utils
+        if type(e).__name__ == "NoArgsIsHelpError":  # `lumachrome data`: the help, as asked
+            try:
+                from typer import rich_utils
 
-            rich_utils.rich_format_error(e)
-        except Exception:  # pragma: no cover - fall back to click's plain format
-            e.show()
+                rich_utils.rich_format_error(e)
+            except Exception:  # pragma: no cover - fall back to click's plain format
+                e.show()
+            return e.exit_code
+        _error(_click_message(e))  # usage errors too: one line, exit code 2
         return e.exit_code
     except typer.Abort:
         print("lumachrome: aborted", file=sys.stderr)

@@ -11,6 +11,11 @@ class LumachromeError(Exception):
     """Base class: a problem caused by input, reported to users as one line."""
 
 
+class LumachromeWarning(UserWarning):
+    """An input problem that was worked around (e.g. NaN pixels masked): ``warnings.warn(message,
+    LumachromeWarning)``; the CLI prints each as one line, ``lumachrome: warning: <message>``."""
+
+
 class ImageError(LumachromeError):
     """An image file could not be read or written (missing, truncated, too large, ...)."""
 
@@ -21,6 +26,10 @@ class ModelError(LumachromeError):
 
 class ConfigError(LumachromeError):
     """A training/evaluation configuration is invalid."""
+
+
+class UsageError(ConfigError):
+    """A command-line option with a value it cannot take (the CLI exits with 2, as other usage errors)."""
 
 
 class DataError(LumachromeError):

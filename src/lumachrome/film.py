@@ -46,6 +46,11 @@ from lumachrome.errors import ConfigError, ImageError
 from lumachrome.metrics import colorfulness
 from lumachrome.restore._lightness import lightness
 
+# FFmpeg (inside OpenCV) logs its own errors on stderr ("[mov,mp4,...] moov atom not found") beside our
+# one-line error. Quiet (AV_LOG_QUIET) unless the user set the level; read when OpenCV first opens a
+# video with FFmpeg, i.e. after this import.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 __all__ = [
     "VIDEO_EXTENSIONS",
     "FilmResult",

@@ -32,6 +32,7 @@ with ``draft_size=256``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import re
@@ -45,7 +46,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from lumachrome.errors import ImageError
+from lumachrome.atomic import file_mode
+from lumachrome.errors import ImageError, LumachromeWarning
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -56,6 +58,7 @@ __all__ = [
     "LoadedImage",
     "apply_orientation",
     "find_images",
+    "float_to_unit",
     "iter_image_files",
     "load_image",
     "probe_image",
@@ -165,6 +168,8 @@ def _check_file(path: Path) -> None:
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file or directory") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageError(f"{path}: symbolic link loop (the link never reaches a file)") from None
         raise ImageError(f"{path}: cannot read: {_one_line(exc)}") from None
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image file")
@@ -321,15 +326,76 @@ def _pil_to_arrays(path: Path, img: Image.Image) -> tuple[np.ndarray, np.ndarray
         return np.asarray(img).astype(np.uint16, copy=False), None, 16
     if mode == "I":  # 32-bit integer: assumed to hold 16-bit values (16-bit PNG/TIFF grey)
         return np.clip(np.asarray(img), 0, 65535).astype(np.uint16), None, 16
-    if mode == "F":  # float: [0, 1] if it fits, else assumed 8- or 16-bit code values
-        f = np.nan_to_num(np.asarray(img, dtype=np.float32))
-        peak = float(f.max()) if f.size else 0.0
-        scale = 1.0 if peak <= 1.0 else (255.0 if peak <= 255.0 else 65535.0)
-        return np.clip(f / scale, 0.0, 1.0).astype(np.float32), None, 16
+    if mode == "F":  # 32-bit float: the range rule of float_to_unit
+        return float_to_unit(np.asarray(img, dtype=np.float32), path), None, 16
     try:  # P, CMYK (naive conversion, no ICC), YCbCr, HSV, RGBX, ...
         return np.asarray(img.convert("RGB")), None, 8
     except (ValueError, OSError) as exc:
         raise ImageError(f"{path}: unsupported image mode {mode!r} ({_one_line(exc)})") from None
+
+
+#: Float images: at most this share of the (finite) values may lie outside [0, 1] for the data to
+#: count as "[0, 1] with a few outliers" (clipped); more, and the image is scaled instead.
+FLOAT_OUTLIER_SHARE = 0.01
+#: Percentiles of the robust scaling of float images whose values are not in [0, 1].
+FLOAT_PERCENTILES = (0.1, 99.9)
+
+
+def float_to_unit(values: np.ndarray, path: str | os.PathLike = "image") -> np.ndarray:
+    """Map a float image (e.g. a 32-bit float TIFF) to ``[0, 1]``; the **float range rule**:
+
+    1. Non-finite values are masked: NaN and -inf become 0, +inf becomes 1 (a warning counts them).
+       An image without a single finite value is refused (``ImageError``).
+    2. Finite values all in ``[0, 1]``: kept as they are.
+    3. At most :data:`FLOAT_OUTLIER_SHARE` (1 %) of them outside ``[0, 1]``: data in ``[0, 1]`` with a
+       few outliers; clipped to ``[0, 1]`` (a warning counts them). One stray 1.5 or 1e30 no longer
+       rescales the whole image to near black.
+    4. Otherwise, integer values in ``[0, 255]`` (``[0, 65535]``) apart from at most 1 % are 8-bit
+       (16-bit) code values: divided by 255 (65535), the outliers clipped (with a warning).
+    5. Any other data is scaled by robust percentiles (:data:`FLOAT_PERCENTILES`: the 0.1th ``lo``
+       and 99.9th ``hi``): mapped linearly from ``[min(lo, 0), hi]`` to ``[0, 1]``, values beyond
+       clipped (with a warning).
+
+    Warnings are :class:`~lumachrome.errors.LumachromeWarning` (one line each in the CLI).
+    Returns float32 in ``[0, 1]``, the shape of ``values``.
+    """
+    f = np.asarray(values, dtype=np.float32)
+    finite = np.isfinite(f)
+    n_bad = int(f.size - np.count_nonzero(finite))
+    notes: list[str] = []
+    if n_bad == f.size:
+        raise ImageError(f"{path}: float image without a single finite value (all NaN or infinite)")
+    vals = f[finite] if n_bad else f.reshape(-1)
+    lo, hi = float(vals.min()), float(vals.max())
+    offset, scale = 0.0, 1.0
+    if lo < 0.0 or hi > 1.0:
+        outside = int(np.count_nonzero((vals < 0.0) | (vals > 1.0)))
+        if outside <= FLOAT_OUTLIER_SHARE * vals.size:
+            notes.append(f"{outside} value(s) outside [0, 1] clipped (float range rule)")
+        else:
+            integer = bool(np.all(vals == np.rint(vals)))
+            allowed = FLOAT_OUTLIER_SHARE * vals.size
+            negative = int(np.count_nonzero(vals < 0.0))
+            if integer and negative + int(np.count_nonzero(vals > 255.0)) <= allowed:
+                scale = 255.0
+            elif integer and negative + int(np.count_nonzero(vals > 65535.0)) <= allowed:
+                scale = 65535.0
+            else:
+                p_lo, p_hi = (float(v) for v in np.percentile(vals, FLOAT_PERCENTILES))
+                offset = min(p_lo, 0.0)
+                scale = max(p_hi - offset, 1e-12)
+                notes.append(f"values in [{lo:.4g}, {hi:.4g}] scaled from [{offset:.4g}, {p_hi:.4g}] "
+                             f"(0.1th/99.9th percentiles) to [0, 1] (float range rule)")
+            beyond = int(np.count_nonzero((vals < offset) | (vals > offset + scale)))
+            if beyond and scale in (255.0, 65535.0):
+                notes.append(f"{beyond} value(s) outside [0, {scale:g}] clipped (float range rule)")
+    out = f if (offset == 0.0 and scale == 1.0) else (f - np.float32(offset)) * np.float32(1.0 / scale)
+    if n_bad:
+        notes.insert(0, f"{n_bad} non-finite pixel value(s) masked (NaN and -inf -> 0, +inf -> 1)")
+        out = np.where(np.isposinf(f), np.float32(1.0), np.where(finite, out, np.float32(0.0)))
+    if notes:
+        warnings.warn(f"{path}: " + "; ".join(notes), LumachromeWarning, stacklevel=2)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def _channels_equal(rgb: np.ndarray) -> bool:
@@ -521,20 +587,6 @@ def probe_image(
 # writing
 
 
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-_UMASK = _umask()
-
-
 def _quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
     peak = 65535.0 if bit_depth == 16 else 255.0
     if x.dtype == np.uint8 and bit_depth == 8:
@@ -621,7 +673,7 @@ def save_image(
                 fh.write(_encode_16bit(path, px, a, ext))
             else:
                 _pil_image(px, a).save(fh, format=fmt, **_save_options(fmt, quality))
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -704,6 +756,17 @@ def iter_image_files(folder: str | os.PathLike, recursive: bool = True) -> list[
     return sorted(found)
 
 
+def path_key(path: str | os.PathLike) -> Path:
+    """``path`` resolved (symbolic links followed) to compare files; a link that cannot be resolved
+    (a loop, ``RuntimeError`` or ``OSError``) keeps its absolute path, so it is reported when read
+    instead of aborting a whole listing."""
+    p = Path(path)
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(p))
+
+
 def _has_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
@@ -713,7 +776,9 @@ def find_images(inputs: Sequence[str | os.PathLike] | str | os.PathLike, recursi
 
     * a file is taken as is, whatever its extension (the user named it explicitly);
     * a folder contributes its image files (by :data:`IMAGE_EXTENSIONS`), recursively unless
-      ``recursive=False``, sorted, skipping hidden files and hidden folders;
+      ``recursive=False``, sorted, skipping hidden files and hidden folders; a symbolic link loop
+      named like an image is listed (reading it raises ``ImageError``), so the caller reports that
+      one entry and goes on;
     * a glob (``*.jpg``, ``photos/**/*.png``; ``**`` is recursive) contributes the matching
       image files, sorted.
 
@@ -728,7 +793,7 @@ def find_images(inputs: Sequence[str | os.PathLike] | str | os.PathLike, recursi
     seen: set[Path] = set()
 
     def add(p: Path) -> None:
-        key = p.resolve()
+        key = path_key(p)
         if key not in seen:
             seen.add(key)
             out.append(p)

@@ -262,7 +262,9 @@ class Translator:
         out = np.empty(x.shape, dtype=np.float32)
         for c, (lo, hi) in enumerate(limits):
             span = hi - lo if hi - lo > 1e-12 else 1.0
-            out[c] = np.clip((x[c] - lo) / span, 0.0, 1.0)
+            # no-data NaN -> 0: a NaN reaching the network spreads through its convolutions into
+            # the valid pixels around it (and numpy warns when casting the result)
+            out[c] = np.nan_to_num(np.clip((x[c] - lo) / span, 0.0, 1.0), nan=0.0)
         # as the packs: stretched values are stored as uint8
         return np.rint(out * 255.0) / 255.0
 
@@ -491,6 +493,15 @@ class Translator:
         from lumachrome.imageio import save_image
 
         idx = self._choose_bands(src, bands)
+        from lumachrome.data.geo import empty_bands
+
+        empty = empty_bands(src, idx)
+        if empty:
+            from lumachrome.data.geo import describe_bands
+
+            labels = describe_bands(src)
+            raise ImageError(f"{src}: band {'; band '.join(labels[i - 1] for i in empty)} holds no valid pixel "
+                             "(all no-data or NaN): nothing to translate")
         with _open(src) as ds:
             H, W, crs, transform = ds.height, ds.width, ds.crs, ds.transform
             dtype = np.dtype(ds.dtypes[idx[0] - 1])

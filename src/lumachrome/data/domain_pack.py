@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lumachrome.atomic import file_mode
 from lumachrome.errors import DataError
 
 __all__ = [
@@ -201,7 +202,7 @@ def write_domain_pack(
     tmp = Path(tmp_name)
     try:
         save_file(tensors, str(tmp), metadata=metadata)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, out)
     except BaseException as exc:
         with contextlib.suppress(OSError):

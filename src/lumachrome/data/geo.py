@@ -33,6 +33,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from lumachrome.atomic import file_mode
 from lumachrome.errors import DataError, ImageError
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Window",
     "band_limits",
     "describe_bands",
+    "empty_bands",
     "is_geotiff",
     "percentile_stretch",
     "read_raster",
@@ -301,6 +303,32 @@ def band_limits(
     return _limits(raster.data, raster.valid, low, high)
 
 
+def empty_bands(
+    path: str | os.PathLike, bands: Sequence[int | str] | None = None, *, max_pixels: int = DEFAULT_STATS_PIXELS
+) -> list[int]:
+    """The 1-based indices among ``bands`` that hold no valid pixel (every pixel no-data, masked or
+    NaN/inf): such a band makes every output pixel no-data.
+
+    A decimated read (at most ``max_pixels`` per band) finds valid pixels in any usual band; a band
+    that shows none there is confirmed by a full read, window by window (bounded memory).
+    """
+    with _open(path) as ds:
+        idx = resolve_bands(ds, bands)
+        h, w = ds.height, ds.width
+    scale = min(1.0, math.sqrt(max_pixels / max(1, h * w)))
+    shape = None if scale >= 1.0 else (max(1, round(h * scale)), max(1, round(w * scale)))
+    suspects = [b for b in idx if not read_raster(path, [b], out_shape=shape).valid.any()]
+    if shape is None:
+        return suspects
+    rows = max(1, max_pixels // max(1, w))
+    empty = []
+    for b in suspects:
+        if not any(read_raster(path, [b], window=Window(r, 0, min(rows, h - r), w)).valid.any()
+                   for r in range(0, h, rows)):
+            empty.append(b)
+    return empty
+
+
 def _limits(data: np.ndarray, valid: np.ndarray | None, low: float, high: float) -> list[tuple[float, float]]:
     if not 0.0 <= low < high <= 100.0:
         raise DataError(f"percentile stretch: need 0 <= low < high <= 100, got low={low}, high={high}")
@@ -476,7 +504,7 @@ class GeoTiffWriter:
 
         try:
             self._ds.close()
-            os.chmod(self._tmp, 0o644)
+            os.chmod(self._tmp, file_mode())
             os.replace(self._tmp, self.path)
         except (OSError, RasterioError) as e:
             self._cleanup()

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lumachrome.atomic import file_mode
 from lumachrome.data.photos import (
     _spread,
     center_square_box,
@@ -208,7 +209,7 @@ def _write_atomic(out_file: Path, images: np.ndarray, info: PackInfo) -> None:
     try:
         metadata = {"format": PACK_FORMAT, "format_version": str(PACK_FORMAT_VERSION), "info": info.to_json()}
         save_file({_TENSOR: np.ascontiguousarray(images)}, str(tmp), metadata=metadata)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, out_file)
     except BaseException as exc:
         with contextlib.suppress(OSError):

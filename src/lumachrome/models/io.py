@@ -9,6 +9,8 @@
 
 Weights are stored with safetensors only (no pickle: loading a model folder never executes code).
 Loading is strict: every tensor must match the network built from the config, by name and shape.
+The check is made before any memory is allocated: the weights file's header (names and shapes)
+against the network built on the meta device, so a config with enormous widths fails at once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lumachrome.atomic import apply_umask
 from lumachrome.errors import ModelError
 from lumachrome.models.registry import create_model, get_factory
 
@@ -87,6 +90,22 @@ def _compare_state(
 
 def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in state.items()}
+
+
+def _unreadable(weights: Path, e: BaseException) -> ModelError:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return ModelError(f"{weights}: unreadable safetensors file ({msg})")
+
+
+def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors in a safetensors file, from its header (no tensor is read)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise _unreadable(weights, e) from None
 
 
 def _default_card(config: dict[str, Any], n_params: int, folder: str) -> str:
@@ -215,7 +234,7 @@ def save_model_dir(
         _write_text(tmp / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         _write_text(tmp / CARD_NAME, card or _default_card(config, n_params, path.name))
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700 folders
+        apply_umask(tmp)  # mkdtemp and safetensors make 0700/0600: the umask's modes instead
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, old / "m")  # move aside, then swap in the new folder
@@ -312,10 +331,6 @@ def load_model_dir(
     folder = _resolve_folder(path)
     config = read_config(folder)
     cfg_path = folder / CONFIG_NAME
-    try:
-        model = create_model(config["architecture"], **config["args"])
-    except ModelError as e:
-        raise ModelError(f"{cfg_path}: {e}") from None
 
     temperature = config["decoding"].get("temperature", _DEFAULT_TEMPERATURE)
     if (
@@ -332,18 +347,28 @@ def load_model_dir(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    # Names and shapes first, without allocating: the network on the meta device against the
+    # file's header (a config with enormous widths used to allocate gigabytes before failing here).
     try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"{weights}: unreadable safetensors file ({msg})") from None
-
-    problem = _compare_state(_shapes(model.state_dict()), _shapes(state))
+        with torch.device("meta"):
+            reference = create_model(config["architecture"], **config["args"])
+    except ModelError as e:
+        raise ModelError(f"{cfg_path}: {e}") from None
+    problem = _compare_state(_shapes(reference.state_dict()), _header_shapes(weights))
+    del reference
     if problem:
         raise ModelError(
             f"{weights}: weights do not match {CONFIG_NAME} (architecture "
             f"{config['architecture']!r}): {problem}"
         )
+    model = create_model(config["architecture"], **config["args"])
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise _unreadable(weights, e) from None
+    problem = _compare_state(_shapes(model.state_dict()), _shapes(state))
+    if problem:  # the header said otherwise: a damaged file
+        raise ModelError(f"{weights}: weights do not match {CONFIG_NAME}: {problem}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:  # e.g. dtypes that cannot be copied; keep it to one line

@@ -12,6 +12,10 @@ Every field can be overridden on the command line as ``--section.field VALUE`` (
 ``--train.steps 500``); a few common ones have short aliases (``--data``, ``--val``, ``--steps``,
 ``--out``, ...). The resolved configuration is saved into every checkpoint, so a run can be resumed
 or exported from its checkpoint alone.
+
+Every number is checked when it is read (:data:`LIMITS`: finite, and in its range), so ``--lr nan``,
+``--lr -1`` or ``--train.log_every 0`` is one line at parse time (:class:`~lumachrome.errors.UsageError`
+for a flag: exit code 2; ``ConfigError`` for a config file) instead of a traceback during training.
 """
 
 from __future__ import annotations
@@ -19,20 +23,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from lumachrome.errors import ConfigError
+from lumachrome.errors import ConfigError, UsageError
 
 __all__ = [
     "DataConfig",
     "GanConfig",
     "ModelConfig",
     "OptimConfig",
+    "LIMITS",
     "RunConfig",
     "TrainConfig",
     "add_config_arguments",
+    "check_flags",
     "config_from_args",
     "load_config_file",
 ]
@@ -166,21 +173,14 @@ class RunConfig:
             raise ConfigError(f"model.head: '{self.model.head}' must be regression or classification")
         if (self.train.loss == "ce") != (self.model.head == "classification"):
             raise ConfigError("train.loss 'ce' goes with model.head 'classification' (and only with it)")
-        for name, v in (("train.steps", self.train.steps), ("train.batch_size", self.train.batch_size),
-                        ("data.size", self.data.size), ("data.val_size", self.data.val_size)):
-            if v <= 0:
-                raise ConfigError(f"{name}: must be positive, got {v}")
-        if not 0 <= self.train.perceptual < float("inf"):
-            raise ConfigError(f"train.perceptual: must be a finite number >= 0, got {self.train.perceptual}")
-        if not 0 < self.data.min_scale <= 1:
-            raise ConfigError(f"data.min_scale: must be in (0, 1], got {self.data.min_scale}")
-        if self.model.temperature <= 0:
-            raise ConfigError(f"model.temperature: must be > 0, got {self.model.temperature}")
+        for name in LIMITS:
+            section, key = name.split(".", 1)
+            check_value(name, getattr(getattr(self, section), key))
+        if len(self.optim.betas) != 2:
+            raise ConfigError(f"optim.betas: expected two numbers, got {self.optim.betas!r}")
         for prefix, mult in self.optim.lr_mult.items():
             if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not 0 <= float(mult) < float("inf"):
                 raise ConfigError(f"optim.lr_mult: {prefix!r}: must be a finite number >= 0, got {mult!r}")
-        if not 0 <= self.optim.ema < 1:
-            raise ConfigError(f"optim.ema: must be in [0, 1), got {self.optim.ema}")
         if self.train.regime not in REGIMES:
             raise ConfigError(f"train.regime: '{self.train.regime}' is not one of {', '.join(REGIMES)}")
         if self.train.regime != "supervised":
@@ -190,6 +190,77 @@ class RunConfig:
 
 
 REGIMES = ("supervised", "pix2pix", "cyclegan")
+
+#: Ranges of the numeric options: ``(low, high, low_open, high_open)``, None for no bound. Every float
+#: must also be finite; a list (``optim.betas``) is checked item by item.
+LIMITS: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "data.size": (1, None, False, False),
+    "data.val_size": (1, None, False, False),
+    "data.val_images": (0, None, False, False),
+    "data.min_scale": (0, 1, True, False),
+    "data.workers": (0, None, False, False),
+    "data.max_files": (1, None, False, False),
+    "model.temperature": (0, None, True, False),
+    "model.rebalance_lambda": (0, 1, False, False),
+    "model.prior_images": (1, None, False, False),
+    "optim.lr": (0, None, True, False),
+    "optim.weight_decay": (0, None, False, False),
+    "optim.betas": (0, 1, False, True),
+    "optim.warmup_steps": (0, None, False, False),
+    "optim.min_lr_ratio": (0, 1, False, False),
+    "optim.grad_clip": (0, None, False, False),
+    "optim.ema": (0, 1, False, True),
+    "train.steps": (1, None, False, False),
+    "train.batch_size": (1, None, False, False),
+    "train.huber_delta": (0, None, True, False),
+    "train.perceptual": (0, None, False, False),
+    "train.log_every": (1, None, False, False),
+    "train.ckpt_every": (1, None, False, False),
+    "train.keep_checkpoints": (0, None, False, False),
+    "train.epoch_steps": (1, None, False, False),
+    "train.samples": (1, None, False, False),
+    "gan.lambda_gan": (0, None, False, False),
+    "gan.lambda_l1": (0, None, False, False),
+    "gan.lambda_cycle": (0, None, False, False),
+    "gan.lambda_identity": (0, None, False, False),
+    "gan.pool_size": (0, None, False, False),
+    "gan.d_layers": (1, None, False, False),
+    "gan.d_width": (1, None, False, False),
+    "gan.d_lr": (0, None, True, False),
+    "gan.d_warmup": (0, None, False, False),
+    "gan.decay_start": (0, 1, False, False),
+}
+
+
+def _describe(limits: tuple[float | None, float | None, bool, bool]) -> str:
+    lo, hi, lo_open, hi_open = limits
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"{'<' if hi_open else '<='} {hi:g}"
+
+
+def check_value(name: str, value: Any) -> None:
+    """ConfigError (one line) unless ``value`` of option ``name`` is finite and within :data:`LIMITS`."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            check_value(name, v)
+        return
+    if not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}: must be a finite number, got {value!r}")
+    limits = LIMITS.get(name)
+    if limits is None:
+        return
+    lo, hi, lo_open, hi_open = limits
+    bad = (lo is not None and (value <= lo if lo_open else value < lo)) or \
+          (hi is not None and (value >= hi if hi_open else value > hi))
+    if bad:
+        raise ConfigError(f"{name}: must be {_describe(limits)}, got {value!r}")
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig,
              "gan": GanConfig}
 
@@ -237,10 +308,13 @@ def _coerce(value: Any, tp: Any, what: str) -> Any:
                 raise ValueError(value)
             return int(value)
         if tp is float:
-            return float(value)
+            f = float(value)
+            if not math.isfinite(f):
+                raise ConfigError(f"{what}: must be a finite number, got {value!r}")
+            return f
         if tp is str:
             return str(value)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise ConfigError(f"{what}: cannot read {value!r} as {getattr(tp, '__name__', tp)}") from e
     return value
 
@@ -250,7 +324,9 @@ def _set_field(obj: Any, section: str, key: str, value: Any, where: str) -> None
     if key not in hints:
         known = ", ".join(f.name for f in dataclasses.fields(obj))
         raise ConfigError(f"{where}: unknown option '{section}.{key}' (known: {known})")
-    setattr(obj, key, _coerce(value, hints[key], f"{section}.{key}"))
+    value = _coerce(value, hints[key], f"{section}.{key}")
+    check_value(f"{section}.{key}", value)
+    setattr(obj, key, value)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -310,8 +386,30 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                                default=None, metavar="V", help=f"default: {default!r}")
 
 
+def _flag_names(section: str, key: str) -> str:
+    aliases = [f"--{a}" for a, target in _ALIASES.items() if target == (section, key)]
+    return "/".join(aliases + [f"--{section}.{key}"])
+
+
+def check_flags(ns: argparse.Namespace) -> None:
+    """Check every ``--section.field`` value of a parsed namespace on its own (type, finite, range):
+    :class:`UsageError` (exit code 2) naming the flag, before any file or data is read."""
+    for dest, value in vars(ns).items():
+        if not dest.startswith("cfg:") or value is None:
+            continue
+        section, key = dest[4:].split(".", 1)
+        cls = _SECTIONS[section]
+        try:
+            _set_field(cls(), section, key, value, "config")
+        except ConfigError as e:
+            reason = str(e).split(": ", 1)[-1]
+            raise UsageError(f"train: argument {_flag_names(section, key)}: {reason}") from None
+
+
 def config_from_args(ns: argparse.Namespace, base: dict[str, Any] | None = None) -> RunConfig:
-    """Merge a parsed namespace (from :func:`add_config_arguments`) over ``base`` (a config dict)."""
+    """Merge a parsed namespace (from :func:`add_config_arguments`) over ``base`` (a config dict).
+    A bad flag value is a :class:`UsageError`; a bad config file value a ``ConfigError``."""
+    check_flags(ns)
     merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (base or {}).items() if isinstance(v, dict)}
     for k, v in (base or {}).items():
         if not isinstance(v, dict):

@@ -506,13 +506,13 @@ def _translate_data(cfg: RunConfig, device: torch.device, dist, main: bool) -> _
     return d
 
 
-def _colorize_data(cfg: RunConfig, device: torch.device, dist, main: bool, start_step: int) -> _Data:
+def _colorize_data(cfg: RunConfig, device: torch.device, dist, main: bool, start_step: int, log=None) -> _Data:
     from lumachrome.train.loop import load_val_set, make_train_data
 
-    td = make_train_data(cfg, device, dist, start_step=start_step)
+    td = make_train_data(cfg, device, dist, start_step=start_step, log=log)
     d = _Data()
     d.batches, d.state, d.num_images = td.batches, td.state, td.num_images
-    d.val = load_val_set(cfg) if main else None
+    d.val = load_val_set(cfg, log=log) if main else None
     return d
 
 
@@ -628,28 +628,32 @@ def _without_init(cfg: RunConfig) -> RunConfig:
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=None))
 
 
-def train_gan(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
+def train_gan(cfg: RunConfig, resume: str | None = None, *, overwrite: str | bool | None = None, log=print) -> Path:
     """Run a pix2pix or CycleGAN training (``cfg.train.regime``); returns the run folder.
 
     The run folder is laid out as the supervised one (``config.yaml``, ``checkpoints/``, ``samples/``,
     ``tb/``, ``metrics.jsonl``, ``model/``) plus ``losses.jsonl`` (the loss terms every ``log_every``
     steps). Ctrl-C saves a checkpoint. Under torchrun each rank trains on its share of the global batch.
+    The run folder rules (``resume``, ``overwrite``) are those of :func:`lumachrome.train.loop.train`.
     """
+    from lumachrome.train.checkpoint import plan_run_dir
+
     cfg.validate()
     if cfg.train.regime not in ("pix2pix", "cyclegan"):
         raise ConfigError(f"train_gan: train.regime must be pix2pix or cyclegan, got '{cfg.train.regime}'")
+    plan = plan_run_dir(cfg.train.out, resume=resume, overwrite=overwrite)
     dist = distributed.setup(cfg.train.device)
     try:
-        return _train_gan(cfg, resume, log, dist)
+        return _train_gan(cfg, resume, log, dist, plan)
     finally:
         distributed.cleanup(dist)
 
 
-def _train_gan(cfg: RunConfig, resume: str | None, log, dist) -> Path:
+def _train_gan(cfg: RunConfig, resume: str | None, log, dist, plan) -> Path:
     import yaml
 
     from lumachrome.imageio import save_image
-    from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
+    from lumachrome.train.checkpoint import load_checkpoint, prepare_run_dir, save_checkpoint
     from lumachrome.train.loop import _NullWriter, _summary_writer, run_steps, sample_grid, seed_everything, validate
 
     main = dist.is_main
@@ -666,13 +670,13 @@ def _train_gan(cfg: RunConfig, resume: str | None, log, dist) -> Path:
             log(f"resume: using the model/gan configuration stored in {ckpt.path}")
             cfg.model, cfg.gan, cfg.train.regime = saved.model, saved.gan, saved.train.regime
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(plan, resume_step=ckpt.step if ckpt is not None else None, log=log)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     translate = cfg.model.architecture in GENERATORS
     start_step = ckpt.step if ckpt is not None else 0
     data = (_translate_data(cfg, device, dist, main) if translate
-            else _colorize_data(cfg, device, dist, main, start_step))
+            else _colorize_data(cfg, device, dist, main, start_step, log))
     trainer, spec = _build(cfg, data, device, fresh=ckpt is None, log=log)
     start = 0
     if ckpt is not None:
@@ -688,7 +692,7 @@ def _train_gan(cfg: RunConfig, resume: str | None, log, dist) -> Path:
             log("note: BatchNorm statistics are per rank on the CPU (SyncBatchNorm needs CUDA)")
 
     epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
-    writer = _summary_writer(run_dir / "tb") if main else _NullWriter()
+    writer = _summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else _NullWriter()
     n_g = sum(p.numel() for p in trainer.G.parameters()) / 1e6
     n_d = sum(p.numel() for n, m in trainer.nets.items() if n != "G" for p in m.parameters()) / 1e6
     what = f"{cfg.train.regime} ({'L -> ab' if not translate else 'A -> B'}, {cfg.gan.gan_loss} loss)"

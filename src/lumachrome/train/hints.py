@@ -132,17 +132,18 @@ def validate_hints(model: nn.Module, val: dict[str, torch.Tensor], counts=(0, 10
 
 
 def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_share: float = 0.2,
-                resume: bool = True, log: Callable[[str], None] = print) -> Path:
+                resume: bool = True, overwrite: str | bool | None = None, log: Callable[[str], None] = print) -> Path:
     """Fine-tune a hint model; returns the exported model folder ``<out>/model``.
 
     ``cfg.model.args`` describes the network (``hint_channels`` is set to 3), ``init`` a plain model
     folder to start from (:func:`widen_from`; None: from scratch). The run resumes from the last
-    checkpoint in ``cfg.train.out`` when there is one and ``resume``. The step loop, progress bar,
+    checkpoint in ``cfg.train.out`` when there is one and ``resume``; any other non-empty folder is
+    refused unless ``overwrite`` (see :func:`lumachrome.train.checkpoint.plan_run_dir`). The step loop, progress bar,
     TensorBoard scalars, Ctrl-C handling and the export are the shared ones of
     :func:`lumachrome.train.loop.run_steps`; validation (PSNR with 0 and 10 hints) is per epoch.
     """
     from lumachrome.models import create_model
-    from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
+    from lumachrome.train.checkpoint import load_checkpoint, plan_run_dir, prepare_run_dir, save_checkpoint
     from lumachrome.train.distributed import DistInfo
     from lumachrome.train.loop import (
         _summary_writer,
@@ -155,24 +156,26 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
     )
 
     cfg.validate()
+    run_dir = Path(cfg.train.out)
+    has_ckpt = any((run_dir / "checkpoints").glob("step-*/state.json"))
+    plan = plan_run_dir(run_dir, resume=run_dir if resume and has_ckpt and not overwrite else None,
+                        overwrite=overwrite)
     device = resolve_device(cfg.train.device)
     seed_everything(cfg.train.seed)
-    run_dir = Path(cfg.train.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
     args = {**cfg.model.args, "head": "regression", "hint_channels": HINT_CHANNELS}
     model = create_model(cfg.model.architecture, **args)
     if init:
         widen_from(model, init)
     trainer = HintTrainer(model, cfg, device, seed=hint_seed, zero_share=zero_share)
-    data = make_train_data(cfg, device)
-    val = load_val_set(cfg)
+    data = make_train_data(cfg, device, log=log)
+    val = load_val_set(cfg, log=log)
     spec = {"architecture": cfg.model.architecture, "args": model.args,
             "preprocessing": {"size": cfg.data.val_size}, "decoding": {},
             "extra": {"hints": {"init": init, "p": trainer.p, "zero_share": zero_share,
                                 "patch": [1, trainer.max_patch]}}}
     step = 0
-    has_ckpt = any((run_dir / "checkpoints").glob("step-*/state.json"))
-    ckpt = load_checkpoint(run_dir) if resume and has_ckpt else None
+    ckpt = load_checkpoint(run_dir) if plan.action == "resume" else None
+    prepare_run_dir(plan, resume_step=ckpt.step if ckpt is not None else None, log=log)
     if ckpt is not None:
         trainer.load_state(ckpt.model, ckpt.optimizer_state(), ckpt.state.get("scheduler"), ckpt.ema)
         step = ckpt.step
@@ -205,7 +208,8 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
         log(f"step {at} ({time.perf_counter() - t0:.0f} s): "
             + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"))
 
-    run_steps(cfg, data, trainer, step, dist=DistInfo(device=device), writer=_summary_writer(run_dir / "tb"),
+    writer = _summary_writer(run_dir / "tb", purge_step=step if ckpt is not None else None)
+    run_steps(cfg, data, trainer, step, dist=DistInfo(device=device), writer=writer,
               epoch_steps=cfg.train.epoch_steps, end_of_epoch=end_of_epoch, checkpoint=checkpoint, log=log,
               run_dir=run_dir, postfix=loss_lr_postfix)
     return run_dir / "model"

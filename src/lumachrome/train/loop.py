@@ -9,6 +9,10 @@
     metrics.jsonl          validation metrics per epoch
     model/                 the exported model folder (EMA weights) at the end
 
+A run starts only in a new or empty folder; ``resume`` continues the run of a checkpoint in its own
+folder (the rows logged after that checkpoint are dropped); ``overwrite`` ("move" or "delete")
+starts over in a folder that holds an earlier run (see :func:`lumachrome.train.checkpoint.plan_run_dir`).
+
 Under ``torchrun --nproc_per_node N -m lumachrome train ...`` the same function runs in N processes
 (PyTorch DDP, see :mod:`lumachrome.train.distributed`): ``train.batch_size`` is the global batch,
 each rank trains on ``batch_size / N`` images (pack data: its slice of the same global batch;
@@ -33,7 +37,7 @@ from lumachrome.color.lab import lab_to_rgb
 from lumachrome.errors import ConfigError, DataError
 from lumachrome.models import create_model
 from lumachrome.train import distributed
-from lumachrome.train.checkpoint import load_checkpoint, save_checkpoint
+from lumachrome.train.checkpoint import load_checkpoint, plan_run_dir, prepare_run_dir, save_checkpoint
 from lumachrome.train.config import RunConfig
 from lumachrome.train.distributed import DistInfo
 from lumachrome.train.supervised import SupervisedTrainer
@@ -61,7 +65,31 @@ class TrainData:
     sampler: Any = None  # the DistributedSampler of a distributed folder run, or None
 
 
-def _folder_batches(cfg: RunConfig, dist: DistInfo | None = None, start_step: int = 0) -> TrainData:
+def describe_skipped(problems: list[tuple[Path, str]], total: int, where: str) -> str:
+    """One line: how many of ``total`` files were skipped and why (counts per reason, first example)."""
+    kinds: dict[str, int] = {}
+    for _, reason in problems:
+        kind = reason.split(":", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    why = ", ".join(f"{n} {'greyscale' if k == 'gray' else k}" for k, n in sorted(kinds.items()))
+    path, reason = problems[0]
+    detail = reason.split(": ", 1)[-1]
+    if str(path) not in detail:
+        detail = f"{path}: {detail}"
+    return (f"skipped {len(problems)} of {total} files in {where} ({why}; e.g. {detail}); "
+            f"using {total - len(problems)}")
+
+
+def _scan(ds, where: str, log) -> None:
+    """Drop the files whose header shows they cannot be used (not an image, empty, too small or
+    large, greyscale, a link loop) before the loader starts, and say how many and why. Files whose
+    damage only decoding finds are still skipped while sampling (DataLoader workers cannot report)."""
+    report = ds.scan(validate=True)
+    if report.problems and log is not None:
+        log(describe_skipped(report.problems, report.total, where))
+
+
+def _folder_batches(cfg: RunConfig, dist: DistInfo | None = None, start_step: int = 0, log=None) -> TrainData:
     from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
 
     from lumachrome.data.photos import ColorFolderDataset
@@ -69,6 +97,8 @@ def _folder_batches(cfg: RunConfig, dist: DistInfo | None = None, start_step: in
     dist = dist or DistInfo()
     sets = [ColorFolderDataset(d, size=cfg.data.size, train=True, min_scale=cfg.data.min_scale,
                                flip=cfg.data.flip, max_files=cfg.data.max_files) for d in cfg.data.train]
+    for d, s in zip(cfg.data.train, sets):
+        _scan(s, d, log)  # the image count below is of usable files
     ds = sets[0] if len(sets) == 1 else ConcatDataset(sets)
     if len(ds) < cfg.train.batch_size:
         raise DataError(f"{', '.join(cfg.data.train)}: {len(ds)} images, fewer than one batch "
@@ -130,22 +160,25 @@ def _pack_batches(cfg: RunConfig, device: torch.device, dist: DistInfo | None = 
 
 
 def make_train_data(cfg: RunConfig, device: torch.device, dist: DistInfo | None = None,
-                    start_step: int = 0) -> TrainData:
-    """The endless training batches of this process (``batch_size / world_size`` images each)."""
+                    start_step: int = 0, log=None) -> TrainData:
+    """The endless training batches of this process (``batch_size / world_size`` images each).
+    Folders: unusable files are dropped first and ``log`` (if given) says how many and why."""
     if cfg.data.pack:
         return _pack_batches(cfg, device, dist)
     if cfg.data.train:
-        return _folder_batches(cfg, dist, start_step)
+        return _folder_batches(cfg, dist, start_step, log)
     raise ConfigError("no training data: give --data DIR... (folders) or --pack FILE... (data packs)")
 
 
-def load_val_set(cfg: RunConfig) -> dict[str, torch.Tensor] | None:
-    """The first ``val_images`` validation images (evenly spaced over the folder), centre-cropped."""
+def load_val_set(cfg: RunConfig, log=None) -> dict[str, torch.Tensor] | None:
+    """The first ``val_images`` validation images (evenly spaced over the folder), centre-cropped.
+    Unusable files are dropped first (``log`` says how many and why)."""
     if not cfg.data.val:
         return None
     from lumachrome.data.photos import ColorFolderDataset
 
     ds = ColorFolderDataset(cfg.data.val, size=cfg.data.val_size, train=False)
+    _scan(ds, cfg.data.val, log)
     n = min(cfg.data.val_images, len(ds))
     idx = np.linspace(0, len(ds) - 1, n).round().astype(int) if n > 0 else []
     items = [ds[int(i)] for i in idx]
@@ -277,21 +310,25 @@ def model_spec(cfg: RunConfig, args: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- loop
-def train(cfg: RunConfig, resume: str | None = None, *, log=print) -> Path:
+def train(cfg: RunConfig, resume: str | None = None, *, overwrite: str | bool | None = None, log=print) -> Path:
     """Run a training; returns the run folder. Ctrl-C saves a checkpoint and stops cleanly.
+
+    ``cfg.train.out`` must be new or empty, or the run folder of ``resume``; with ``overwrite``
+    (``"move"``/True or ``"delete"``) an earlier run in it is moved aside or removed first.
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), it joins the process group (NCCL on CUDA, gloo on
     the CPU), trains with DistributedDataParallel and leaves the group at the end.
     """
     cfg.validate()
+    plan = plan_run_dir(cfg.train.out, resume=resume, overwrite=overwrite)  # every rank refuses alike
     dist = distributed.setup(cfg.train.device)
     try:
-        return _train(cfg, resume, log, dist)
+        return _train(cfg, resume, log, dist, plan)
     finally:
         distributed.cleanup(dist)
 
 
-def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
+def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo, plan) -> Path:
     import yaml
 
     from lumachrome.imageio import save_image
@@ -312,11 +349,11 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
             log(f"resume: using the model configuration stored in {ckpt.path}")
             cfg.model = saved.model
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(plan, resume_step=ckpt.step if ckpt is not None else None, log=log)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    data = make_train_data(cfg, device, dist, start_step=ckpt.step if ckpt is not None else 0)
-    val = load_val_set(cfg) if main else None
+    data = make_train_data(cfg, device, dist, start_step=ckpt.step if ckpt is not None else 0, log=log)
+    val = load_val_set(cfg, log=log) if main else None
     model, args, class_weights = build_model(cfg, data if ckpt is None else None, device)
     if ckpt is not None and cfg.model.head == "classification":
         class_weights = _weights_from_state(ckpt.model, cfg)
@@ -345,7 +382,7 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo) -> Path:
         torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank, start))
 
     epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
-    writer = _summary_writer(run_dir / "tb") if main else _NullWriter()
+    writer = _summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else _NullWriter()
     procs = (f", {dist.world_size} processes ({dist.backend}) x {per_rank} images per step"
              if dist.enabled else "")
     log(f"training {cfg.model.architecture}/{cfg.model.head} on {data.num_images} images, device {device}{procs}, "
@@ -463,10 +500,11 @@ class _NullWriter:
         pass
 
 
-def _summary_writer(path: Path):
+def _summary_writer(path: Path, purge_step: int | None = None):
+    """TensorBoard writer; ``purge_step``: a resumed run hides the events logged after its checkpoint."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is a dependency, but keep training alive without it
         return _NullWriter()
     os.makedirs(path, exist_ok=True)
-    return SummaryWriter(str(path))
+    return SummaryWriter(str(path), purge_step=purge_step)
