@@ -547,7 +547,7 @@ def test_explain_effunet_report(eff_report) -> None:
     assert numbers["receptive_field"]["output"]["box"] == [0, 0, hs, ws]
     html = index.read_text()
     assert "EfficientNet-Lite0 encoder" in html and "encoder.blocks.10 at 1/16" in html
-    assert "pretrained on ImageNet" in html
+    assert "ImageNet classification weights" in html
 
 
 def test_cli_explain_effunet_model_folder(tmp_path, monkeypatch, probe_cache, eff_report) -> None:

@@ -212,9 +212,10 @@ def encoder_probes(out: Path, L_disp: np.ndarray, stages: Sequence[dict], output
         "How much of the painted colour the encoder's features already carry, stage by stage from the finest "
         "(left) to the coarsest (1/" + str(stages[-1]["stride"]) + "), before any decoder layer. "
         + _probe_method(probe_images, from_cache)
-        + " The encoder was pretrained on ImageNet classification, not on colour: a stage whose probe explains "
-        "much of the colour already encodes what a region is (sky, foliage, skin) well enough for a linear map "
-        "to colour it; the decoder probes (above) show how much the decoder adds."
+        + " The encoder starts from ImageNet classification weights, learnt without colour (a fine-tuned model "
+        "has adapted them since): a stage whose probe explains much of the colour already encodes what a region is "
+        "(sky, foliage, skin) well enough for a linear map to colour it; the decoder probes (above) show how much "
+        "the decoder adds."
     )
     return FigureInfo("encoder_probes", "encoder_probes.png", "Encoder stages: colour in the pretrained features",
                       cap, "stages")
@@ -449,8 +450,8 @@ def ablation(out: Path, L_disp: np.ndarray, full_ab: np.ndarray, rows: Sequence[
         if any(r["label"] == "global context" for r in rows):
             which += "; 'global context' switches the scene-context branch off (its FiLM made the identity)"
     cap = (
-        f"Ablation: one path of the U-Net switched off at a time, the rest unchanged. {which}; 'bottleneck' does the same to the "
-        "deepest stage, the one with the widest view. Top row: the colorization without that path, with "
+        f"Ablation: one path of the U-Net switched off at a time, the rest unchanged. {which}; 'bottleneck' does the "
+        "same to the deepest stage, the one with the widest view. Top row: the colorization without that path, with "
         "the mean ab change and the change of mean chroma. Bottom row: the colour that path contributes, i.e. the "
         f"output's ab minus the ablated ab at constant lightness, amplified \u00d7{gain:.1f} to be visible (gray = "
         "nothing lost). The path whose removal drains the most colour is where the colour comes from."
