@@ -157,6 +157,13 @@ def training_throughput(config: dict, batch: int = 16, side: int = 128, steps: i
     return batch * steps / (time.perf_counter() - t0)
 
 
+def _architecture(config: dict) -> str:
+    """``unet [32, 64, 128, 256]`` (the widths) or ``effunet {"encoder": "lite0", "decoder": [...]}``."""
+    args = config["args"]
+    shape = args["widths"] if "widths" in args else {k: args[k] for k in ("encoder", "decoder") if k in args}
+    return f"{config['architecture']} {json.dumps(shape)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="End-to-end colorization benchmark (decode + infer + encode).")
     p.add_argument("--model", default=None, help="model name or folder (default: shipped 'photo', else random unet_small)")
@@ -197,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print("| training (CPU, float32, channels_last) | images/s |")
             print("|---|---:|")
-            print(f"| {net['config']['architecture']} {json.dumps(net['config']['args'].get('widths'))}, "
-                  f"batch 16 at 128x128, fwd+bwd+AdamW | {ips:.1f} |")  # fmt: skip
+            print(f"| {_architecture(net['config'])}, batch 16 at 128x128, fwd+bwd+AdamW | {ips:.1f} |")
     return 0
 
 

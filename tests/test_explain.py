@@ -420,3 +420,150 @@ def test_cli_explain_and_checkpoints(tmp_path, monkeypatch, image, capsys, probe
     run = _fake_run(tmp_path)
     rc = main(["explain", "--checkpoints", str(run), "-o", str(tmp_path / "anim")])
     assert rc == 0 and (tmp_path / "anim" / "learning.gif").is_file()
+
+
+# ------------------------------------------------------------------------------------ effunet
+# The EfficientNet U-Net (lumachrome.models.effnet) through the same tools: its stage layout names the
+# five encoder taps (strides 2 ... 32), which get linear probes too, and the decoder stage each feeds.
+EFF_ENCODER = ["encoder.blocks.0", "encoder.blocks.2", "encoder.blocks.4", "encoder.blocks.10", "encoder.blocks.15"]
+EFF_DECODER = ["bottleneck", "dec.0", "dec.1", "dec.2", "dec.3"]
+
+
+@pytest.fixture(scope="module")
+def eff_report(tmp_path_factory, probe_cache) -> Path:
+    """The report of a tiny random effunet (regression) on a colour image, default points and layers."""
+    from _stubs import tiny_effunet
+
+    return explain_image(synthetic_photo(96, 128, seed=3), colorizer(tiny_effunet()),
+                         tmp_path_factory.mktemp("eff") / "report", probe_cache=probe_cache)
+
+
+def test_a_module_without_stage_layout_is_read_as_a_unet() -> None:
+    class Legacy(torch.nn.Module):  # a U-Net by its submodule names only
+        def __init__(self, unet: torch.nn.Module) -> None:
+            super().__init__()
+            self.enc, self.bottleneck, self.dec, self.head = unet.enc, unet.bottleneck, unet.dec, unet.head
+            self.depth, self.widths = unet.depth, unet.widths
+
+    unet = tiny_regression()
+    assert Network(Legacy(unet)).layout == Network(unet).layout == unet.stage_layout()
+
+
+def test_network_reads_the_effunet_stage_layout() -> None:
+    from _stubs import tiny_effunet
+
+    net = Network(tiny_effunet())
+    assert net.encoder_stages() == EFF_ENCODER and net.decoder_stages() == EFF_DECODER
+    assert net.probe_stages() == EFF_ENCODER + EFF_DECODER  # encoder taps probed too
+    assert net.skips() == [("encoder.blocks.0", "dec.3"), ("encoder.blocks.2", "dec.2"),
+                           ("encoder.blocks.4", "dec.1"), ("encoder.blocks.10", "dec.0")]
+    assert net.ablations() == [f"skip:{s}" for s in EFF_ENCODER[:4]] + ["bottleneck", "glob"]
+    assert net.default_layers() == ["encoder.blocks.0", "bottleneck", "dec.0", "dec.3"]
+    assert [net.stride(s) for s in EFF_ENCODER] == [2, 4, 8, 16, 32]
+    assert [net.stride(s) for s in EFF_DECODER] == [32, 16, 8, 4, 2] and net.stride("head") == 2
+    # the strides are the real ones, and each decoder stage's skip argument is its encoder tap's output
+    L = torch.rand(1, 1, 64, 96) * 100
+    seen = {}
+    handles = [net.model.get_submodule(d).register_forward_pre_hook(
+        lambda _m, args, d=d: seen.__setitem__(d, args[1].clone())) for _, d in net.skips()]
+    try:
+        p = net.run(L, net.probe_stages())
+    finally:
+        for h in handles:
+            h.remove()
+    for name in net.probe_stages():
+        assert tuple(p.features[name].shape[-2:]) == (64 // net.stride(name), 96 // net.stride(name)), name
+    for enc, dec in net.skips():
+        assert torch.equal(seen[dec], p.features[enc]), (enc, dec)
+
+
+def test_effunet_ablations_and_the_scene_context_off() -> None:
+    from _stubs import tiny_effunet
+
+    model = tiny_effunet()
+    net = Network(model)
+    L = torch.from_numpy(colorizer(model).network_input(synthetic_photo(96, 128, seed=3)))[None, None]
+    base = net.run(L).ab
+    for name in net.ablations():
+        assert (net.run(L, ablate=name).ab - base).abs().max() > 1e-4, name
+    assert torch.equal(net.run(L).ab, base)  # hooks removed
+    # switched off, the model is the same network built without the scene-vector FiLM
+    plain = create_model("effunet", decoder=[16, 16, 8, 8], global_context=0).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("glob.")})
+    with torch.no_grad():
+        torch.testing.assert_close(net.run(L, ablate="glob").ab, plain(L))
+    with pytest.raises(ConfigError, match="unknown ablation"):
+        net.run(L, ablate="skip:encoder.blocks.15")  # the deepest tap is the trunk, not a skip
+
+
+def test_effunet_receptive_fields() -> None:
+    from _stubs import tiny_effunet
+
+    net = Network(tiny_effunet())
+    L = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0)) * 100
+    # first tap: stem 3x3/2 (TF padding: none above/left) then a 3x3 depthwise -> 7x7 px, cell 8 = rows 14-20
+    assert receptive_box(input_gradient(net, L, "encoder.blocks.0", 16, 16)) == (14, 14, 21, 21)
+    # the stride-32 encoder sees the whole 64x64 image from one bottleneck cell (the U-Net's is local)
+    assert receptive_box(input_gradient(net, L, "bottleneck", 32, 32)) == (0, 0, 64, 64)
+    unet_box = receptive_box(input_gradient(Network(tiny_regression()), L, "bottleneck", 32, 32))
+    assert unet_box[2] - unet_box[0] < 64
+    # the output (head at 1/2, upsampled): the whole map runs, the pixel's gradient is the plain one
+    g = input_gradient(net, L, "output", 21, 40)
+    inp = L.clone().requires_grad_(True)
+    out = net.model(inp)
+    ga = torch.autograd.grad(out[0, 0, 21, 40], inp, retain_graph=True)[0]
+    gb = torch.autograd.grad(out[0, 1, 21, 40], inp)[0]
+    np.testing.assert_allclose(g, torch.sqrt(ga * ga + gb * gb)[0, 0].numpy(), rtol=1e-5, atol=1e-9)
+    assert receptive_box(g) == (0, 0, 64, 64)  # the scene vector: every pixel counts
+
+
+def test_effunet_classification_network() -> None:
+    from _stubs import tiny_effunet
+
+    model = tiny_effunet(head="classification", num_bins=6)
+    model.set_bins(torch.tensor([[-40.0, 0], [40, 0], [0, -40], [0, 40], [20, 20], [-20, -20]]))
+    net = Network(model)
+    L = torch.rand(1, 1, 32, 64) * 100
+    p = net.run(L, ["head"])
+    assert p.logits.shape == (1, 6, 32, 64) and p.ab.shape == (1, 2, 32, 64)
+    assert p.features["head"].shape == (1, 6, 16, 32)  # the head works at 1/2
+    assert input_gradient(net, L, "output", 10, 50).max() > 0
+
+
+def test_explain_effunet_report(eff_report) -> None:
+    index = eff_report
+    data = _report(index)
+    ids = [f["id"] for f in data["figures"]]
+    assert ids == ["overview", "coarse_to_fine", "encoder_probes", "feature_maps", "receptive_field",
+                   "ab_points", "ablation"]
+    numbers = data["numbers"]
+    assert list(numbers["probe_colour_explained"]) == EFF_DECODER
+    assert list(numbers["encoder_probe_colour_explained"]) == EFF_ENCODER
+    assert all(v is not None for v in numbers["encoder_probe_colour_explained"].values())
+    assert list(numbers["ablation"]) == [f"skip:{s}" for s in EFF_ENCODER[:4]] + ["bottleneck", "glob"]
+    assert [r["name"] for r in data["layers"]] == ["encoder.blocks.0", "bottleneck", "dec.0", "dec.3"]
+    ws, hs = data["model"]["working_size"]
+    assert ws % 32 == 0 and hs % 32 == 0
+    assert numbers["receptive_field"]["output"]["box"] == [0, 0, hs, ws]
+    html = index.read_text()
+    assert "EfficientNet-Lite0 encoder" in html and "encoder.blocks.10 at 1/16" in html
+    assert "ImageNet classification weights" in html
+
+
+def test_cli_explain_effunet_model_folder(tmp_path, monkeypatch, probe_cache, eff_report) -> None:
+    from _stubs import save_tiny_effunet
+
+    from lumachrome.cli import main
+    from lumachrome.imageio import save_image
+
+    monkeypatch.setenv("LUMACHROME_CACHE", str(probe_cache))
+    folder = save_tiny_effunet(tmp_path / "m")
+    save_image(tmp_path / "in.png", synthetic_photo(96, 128, seed=3))
+    out = tmp_path / "rep"
+    rc = main(["explain", str(tmp_path / "in.png"), "--model", str(folder), "-o", str(out), "--device", "cpu",
+               "--layer", "encoder.blocks.4", "--point", "40,30", "--ablation", "zero"])
+    assert rc == 0
+    data = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in data["layers"]] == ["encoder.blocks.4"]
+    assert data["probes"]["from_cache"]  # the same weights and size as the eff_report fixture
+    assert "encoder_probes.png" in [f["file"] for f in data["figures"]]

@@ -167,3 +167,29 @@ def test_cli_export_onnx_and_colorize_backend(tmp_path: Path, reg_dir: Path) -> 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     meta = json.loads((folder / "config.json").read_text())
     assert meta["name"] == "reg", "exporting ONNX never rewrites config.json"
+
+
+def test_effunet_exports_and_matches_torch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The EfficientNet U-Net (TF-"same" stride-2 padding, internal padding to 32, scene vector, head at
+    1/2 then bilinear x2) through ``lumachrome export --format onnx``: ONNX Runtime gives PyTorch's ab at a
+    multiple of 32 and at other sizes (padded like the model), and through the Colorizer."""
+    from _stubs import save_tiny_effunet
+
+    from lumachrome.cli import main
+
+    folder = save_tiny_effunet(tmp_path / "eff", size=96)
+    assert main(["export", str(folder), "--format", "onnx"]) == 0  # includes the export check at 96x160
+    assert "opset 17" in capsys.readouterr().out
+    meta = {p.key: p.value for p in onnx.load(str(folder / ONNX_NAME)).metadata_props}
+    assert meta["lumachrome.multiple"] == "32" and meta["lumachrome.weights_sha256"] == weights_digest(folder)
+    torch_col = Colorizer.load(folder, device="cpu")
+    onnx_col = Colorizer.load(folder, device="cpu", backend="onnx", threads=1)
+    assert "in-memory" not in onnx_col.onnx.source and onnx_col.multiple == 32
+    for shape in [(1, 1, 64, 96), (2, 1, 100, 150), (1, 1, 20, 75)]:
+        L = torch.rand(*shape, generator=torch.Generator().manual_seed(sum(shape))) * 100
+        want, got = torch_col.predict_ab_batch(L), onnx_col.predict_ab_batch(L)
+        assert got.shape == want.shape == (shape[0], 2, *shape[2:])
+        assert float(want.std(dim=(2, 3)).min()) > 0.5, "the test model must predict varying colours"
+        assert float((got - want).abs().max()) <= TOL, shape
+    gray = np.random.default_rng(0).random((90, 130), dtype=np.float32)
+    assert float(np.abs(torch_col(gray) - onnx_col(gray)).max()) < 1e-4

@@ -1016,7 +1016,8 @@ def explain_command(
         None, "--point", "-p", metavar="X,Y", help="A pixel to examine (repeat, at most 6; default: picked automatically)."
     ),
     layer: Optional[List[str]] = typer.Option(
-        None, "--layer", metavar="NAME", help="Layer whose feature maps are shown (repeat; e.g. enc.0, bottleneck, dec.0)."
+        None, "--layer", metavar="NAME",
+        help="Layer whose feature maps are shown (repeat; e.g. enc.0, bottleneck, dec.0; effunet: encoder.blocks.4).",
     ),
     size: Optional[int] = typer.Option(None, "--size", min=16, max=4096, help="Working resolution of the network (default from the model)."),
     ablation: str = typer.Option("mean", "--ablation", help="How a path is switched off: mean (its spatial mean) or zero."),

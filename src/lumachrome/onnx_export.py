@@ -13,10 +13,12 @@ The graph
   exporter needs the extra ``onnxscript`` package and gains nothing for this plain conv net.
 * Input ``L``: float32 ``(batch, 1, height, width)``, raw lightness in ``[0, 100]``, all three axes
   dynamic. ``height`` and ``width`` must be multiples of the network's padding multiple (stored in
-  the metadata as ``lumachrome.multiple``; 8 for a 4-level U-Net): the PyTorch model pads other
-  sizes itself, the graph does not (the traced input was a multiple). :class:`OnnxNetwork` pads
-  such inputs exactly like the model (reflect, bottom/right) and crops the output, and the
-  Colorizer always uses multiples of 16 anyway.
+  the metadata as ``lumachrome.multiple``; 8 for a 4-level U-Net, 32 for ``effunet``): the PyTorch
+  model pads other sizes itself, the graph does not (the traced input was a multiple).
+  :class:`OnnxNetwork` pads such inputs exactly like the model (reflect, bottom/right) and crops the
+  output, and the Colorizer always uses multiples of 16 (of the model's multiple when larger) anyway.
+  ``effunet`` exports as it is (static TF-"same" padding, the scene vector a mean over the map, its
+  head at 1/2 upsampled in the graph); ab agrees with PyTorch to ~1e-5.
 * Output ``ab``: float32 ``(batch, 2, height, width)``, raw ab, for **both heads**. Classification
   models take a second input ``temperature`` (float32 ``(1,)``) and decode in the graph with the
   annealed mean (Zhang et al. 2016, eq. 5: ``softmax(logits / T)`` weighted by the bin centres,

@@ -1,13 +1,17 @@
-"""The numbers behind the explain report: what a U-Net colorizer computes, stage by stage.
+"""The numbers behind the explain report: what an encoder-decoder colorizer computes, stage by stage.
 
 Everything here works on the model's *working resolution* (the lightness the network really sees,
-:meth:`lumachrome.colorizer.Colorizer.network_input`) and on any :class:`UNetColorizer`-like network
-whose submodules are named ``enc.i``, ``bottleneck``, ``dec.i`` and ``head`` (the names are a
-contract of :mod:`lumachrome.models.unet`; forward hooks attach to them from outside).
+:meth:`lumachrome.colorizer.Colorizer.network_input`) and on any network that describes its stages
+with ``stage_layout()`` (:class:`lumachrome.models.layout.StageLayout`: submodule names and strides
+of the encoder stages, bottleneck, decoder stages and head, which encoder stage feeds which decoder
+stage, the scene-context module; forward hooks attach to those names from outside). The U-Net
+(``enc.i``, ``bottleneck``, ``dec.i``, ``head``) and the EfficientNet U-Net (``encoder.blocks.i``,
+``bottleneck``, ``dec.i``, ``head``) both do; a module without ``stage_layout`` but with the U-Net's
+``enc``, ``bottleneck``, ``dec`` and ``head`` children is read as a U-Net.
 
 * :class:`Network` - one forward pass with captured stage outputs, optional ablations (a skip
-  connection or the bottleneck replaced by its per-channel spatial mean, or by zeros) and the decoded
-  ``ab`` for both heads.
+  connection or the bottleneck replaced by its per-channel spatial mean, or by zeros; the
+  scene-context branch made the identity) and the decoded ``ab`` for both heads.
 * :func:`entropy_bits` - per-pixel entropy of the ab-bin distribution (classification models).
 * :func:`input_gradient` - how strongly each input pixel moves a chosen output (the *effective*
   receptive field, Luo et al. 2016, "Understanding the Effective Receptive Field in Deep CNNs"); its
@@ -28,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumachrome.errors import ConfigError, ModelError
+from lumachrome.models.layout import StageLayout, unet_layout
 
 __all__ = [
     "ABLATION_MODES",
@@ -54,27 +59,34 @@ class Pass:
 
 
 class Network:
-    """A U-Net colorizer seen from outside through its stable submodule names.
+    """A colorizer seen from outside through the stage names of its :class:`StageLayout`.
 
     Args:
-        model: a :class:`lumachrome.models.unet.UNetColorizer` (or any module with ``enc``,
-            ``bottleneck``, ``dec`` and ``head`` children, ``head_type`` and, for classification,
-            ``ab_centers``).
+        model: a lumachrome colorizer with ``stage_layout()`` (:class:`~lumachrome.models.unet.UNetColorizer`,
+            :class:`~lumachrome.models.effnet.EffUNetColorizer`), or any module with ``enc``,
+            ``bottleneck``, ``dec`` and ``head`` children (read as a U-Net); ``head_type`` and, for
+            classification, ``ab_centers``.
         temperature: annealed-mean temperature for classification models (default: the model's).
 
     Raises:
-        ModelError: the model is not a U-Net with those submodules.
+        ModelError: the model has no stage layout and is not a U-Net with those submodules.
     """
 
     def __init__(self, model: nn.Module, temperature: float | None = None) -> None:
-        missing = [n for n in ("enc", "bottleneck", "dec", "head") if not hasattr(model, n)]
-        if missing:
-            raise ModelError(
-                f"explain: {type(model).__name__} is not a lumachrome U-Net (no {', '.join(missing)} submodule)"
-            )
+        describe = getattr(model, "stage_layout", None)
+        if callable(describe):
+            layout = describe()
+        else:
+            missing = [n for n in ("enc", "bottleneck", "dec", "head") if not hasattr(model, n)]
+            if missing:
+                raise ModelError(
+                    f"explain: {type(model).__name__} is not a lumachrome U-Net (no {', '.join(missing)} submodule)"
+                )
+            layout = unet_layout(model)
         self.model = model
+        self.layout: StageLayout = layout
         self.head_type = str(getattr(model, "head_type", "regression"))
-        self.depth = int(getattr(model, "depth", len(model.dec) + 1))
+        self.depth = int(getattr(model, "depth", len(layout.decoder) + 1))
         if self.head_type == "classification":
             self.centers = model.ab_centers.detach().float()
             if not torch.any(self.centers != 0):
@@ -95,28 +107,34 @@ class Network:
         return 0 if self.centers is None else int(self.centers.shape[0])
 
     def decoder_stages(self) -> list[str]:
-        """Coarse to fine: ``bottleneck``, ``dec.0`` (deepest) ... ``dec.{D-2}`` (full resolution)."""
-        return ["bottleneck"] + [f"dec.{j}" for j in range(len(self.model.dec))]
+        """Coarse to fine: ``bottleneck``, then the decoder stages deepest first (U-Net: ``dec.0`` ...
+        ``dec.{D-2}``, the last at full resolution)."""
+        return [self.layout.bottleneck.name] + [s.name for s in self.layout.decoder]
+
+    def encoder_stages(self) -> list[str]:
+        """The encoder stages whose outputs the decoder uses, shallow to deep."""
+        return [s.name for s in self.layout.encoder]
+
+    def probe_stages(self) -> list[str]:
+        """Stages that get a linear probe: the decoder stages, preceded by the encoder stages when the
+        layout asks for them (a pretrained encoder: how much colour do its features carry?)."""
+        return (self.encoder_stages() if self.layout.probe_encoder else []) + self.decoder_stages()
 
     def skips(self) -> list[tuple[str, str]]:
-        """``(skip, receiving decoder stage)``: ``enc.i`` feeds ``dec.{D-2-i}``, shallow first."""
-        n = len(self.model.dec)
-        return [(f"enc.{i}", f"dec.{n - 1 - i}") for i in range(len(self.model.enc)) if n - 1 - i >= 0]
+        """``(skip, receiving decoder stage)``, shallow first (U-Net: ``enc.i`` feeds ``dec.{D-2-i}``)."""
+        return list(self.layout.skips)
 
     def ablations(self) -> list[str]:
-        """What can be switched off: every skip connection (``skip:enc.i``), ``bottleneck`` and, for
-        models with a global-context branch, ``glob`` (the branch made the identity: no scene context)."""
-        names = [f"skip:{s}" for s, _ in self.skips()] + (["bottleneck"] if len(self.model.dec) else [])
-        return names + (["glob"] if getattr(self.model, "glob", None) is not None else [])
+        """What can be switched off: every skip connection (``skip:<encoder stage>``), the bottleneck
+        and, for models with a global-context branch, ``glob`` (the branch made the identity: no scene
+        context)."""
+        names = [f"skip:{s}" for s, _ in self.skips()] + ([self.layout.bottleneck.name] if self.layout.decoder else [])
+        return names + (["glob"] if self.layout.context is not None else [])
 
     def default_layers(self) -> list[str]:
         """Layers whose feature maps the report shows: first encoder stage, bottleneck, first and last decoder stage."""
-        names = ["enc.0", "bottleneck"]
-        if len(self.model.dec):
-            names.append("dec.0")
-            if len(self.model.dec) > 1:
-                names.append(f"dec.{len(self.model.dec) - 1}")
-        return names
+        dec = [s.name for s in self.layout.decoder]
+        return [s.name for s in self.layout.encoder[:1]] + [self.layout.bottleneck.name] + dec[:1] + dec[1:][-1:]
 
     def layer_names(self) -> list[str]:
         """Every named submodule (the valid ``layers``)."""
@@ -125,20 +143,13 @@ class Network:
     def check_layers(self, layers: Sequence[str]) -> list[str]:
         bad = [n for n in layers if n not in self._modules or not n]
         if bad:
-            top = ", ".join(self.default_layers() + ["head"])
+            top = ", ".join(self.default_layers() + [self.layout.head.name])
             raise ConfigError(f"explain: unknown layer(s) {', '.join(bad)} (e.g. {top}; any submodule name of the model)")
         return list(layers)
 
     def stride(self, name: str) -> int:
-        """Downsampling factor of a stage output relative to the input."""
-        if name == "bottleneck":
-            return 2 ** (self.depth - 1)
-        kind, _, idx = name.partition(".")
-        if kind == "enc" and idx.isdigit():
-            return 2 ** int(idx)
-        if kind == "dec" and idx.isdigit():
-            return 2 ** (len(self.model.dec) - 1 - int(idx))
-        return 1
+        """Downsampling factor of a stage output relative to the input (1 for names that are no stage)."""
+        return self.layout.stride(name) or 1
 
     # ---------------------------------------------------------------- forward passes
     def decode(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -166,10 +177,10 @@ class Network:
                     store[name] = out
                 handles.append(self._modules[name].register_forward_hook(keep))
             if ablate is not None:
-                if ablate == "bottleneck":
-                    handles.append(self._modules["bottleneck"].register_forward_hook(lambda _m, _i, out: off(out)))
-                elif ablate == "glob" and "glob" in self._modules:  # FiLM off: its output is its input
-                    handles.append(self._modules["glob"].register_forward_hook(lambda _m, args, _out: args[0]))
+                if ablate == self.layout.bottleneck.name:
+                    handles.append(self._modules[ablate].register_forward_hook(lambda _m, _i, out: off(out)))
+                elif ablate == "glob" and self.layout.context is not None:  # FiLM off: its output is its input
+                    handles.append(self._modules[self.layout.context].register_forward_hook(lambda _m, args, _out: args[0]))
                 elif ablate.startswith("skip:"):
                     receiver = dict(self.skips()).get(ablate[5:])
                     if receiver is None:
@@ -242,8 +253,10 @@ def input_gradient(net: Network, L: torch.Tensor, target: str, y: int, x: int) -
     target get exactly 0, so the non-zero support is the theoretical receptive field.
 
     Only what the target needs is computed: the forward pass stops at a submodule target, and for
-    ``"output"`` the 1x1 head runs on the one pixel (its input is cropped by a pre-hook; the padding of
-    the U-Net is bottom/right only, so the pixel keeps its coordinates).
+    ``"output"`` of a network whose 1x1 head works at full resolution (the U-Net) the head runs on the
+    one pixel (its input is cropped by a pre-hook; the padding of the U-Net is bottom/right only, so
+    the pixel keeps its coordinates). A head at a coarser stride (the EfficientNet U-Net's, at 1/2,
+    upsampled after it) runs on the whole map and the pixel is taken from the output.
     """
     model = net.model
     was = model.training
@@ -259,11 +272,15 @@ def input_gradient(net: Network, L: torch.Tensor, target: str, y: int, x: int) -
     try:
         with torch.enable_grad():
             if target == "output":
-                handles.append(net._modules["head"].register_forward_pre_hook(
-                    lambda _m, args: (args[0][:, :, y : y + 1, x : x + 1],) + tuple(args[1:])))
-                ab, _ = net.decode(model(inp))  # (1, 2, 1, 1)
-                ga = torch.autograd.grad(ab[0, 0, 0, 0], inp, retain_graph=True)[0]
-                gb = torch.autograd.grad(ab[0, 1, 0, 0], inp)[0]
+                head = net.layout.head
+                oy, ox = y, x  # the pixel in the output
+                if head.stride == 1:
+                    handles.append(net._modules[head.name].register_forward_pre_hook(
+                        lambda _m, args: (args[0][:, :, y : y + 1, x : x + 1],) + tuple(args[1:])))
+                    oy = ox = 0  # the output is (1, 2, 1, 1): the pixel itself
+                ab, _ = net.decode(model(inp))
+                ga = torch.autograd.grad(ab[0, 0, oy, ox], inp, retain_graph=True)[0]
+                gb = torch.autograd.grad(ab[0, 1, oy, ox], inp)[0]
                 g = torch.sqrt(ga * ga + gb * gb)
             else:
                 handles.append(net._modules[target].register_forward_hook(stop))

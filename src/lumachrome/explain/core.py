@@ -160,14 +160,16 @@ def explain_image(
         image: an image path, or an ``(H, W)`` gray / ``(H, W, 3)`` RGB array (float in [0, 1],
             uint8 or uint16). A colour image is colorized from its L; its colours are shown for
             comparison and as the "true colour" at the chosen points.
-        colorizer_or_model: a :class:`~lumachrome.colorizer.Colorizer`, a U-Net module, a shipped
+        colorizer_or_model: a :class:`~lumachrome.colorizer.Colorizer`, a colorizer network (``unet``,
+            ``effunet``: anything :class:`~lumachrome.explain.analysis.Network` reads), a shipped
             model name or a model folder.
         out_dir: the report folder (created; existing figures are replaced).
         points: up to 6 ``(x, y)`` input pixels to examine (default: three picked automatically:
             most uncertain / most confident / most colourful, or for regression models most
             colourful / centre / least colourful).
-        layers: submodule names whose most active feature maps are shown (default: ``enc.0``,
-            ``bottleneck``, ``dec.0`` and the last decoder stage).
+        layers: submodule names whose most active feature maps are shown (default: the first
+            encoder stage (``enc.0`` of a U-Net, ``encoder.blocks.0`` of an effunet), ``bottleneck``,
+            ``dec.0`` and the last decoder stage).
         size: working resolution (long side) of the network (default: the model's).
         device: ``auto``, ``cpu``, ``cuda`` ... (used when a model is loaded here).
         ablation_mode: ``mean`` (a path replaced by its per-channel spatial mean) or ``zero``.
@@ -176,7 +178,7 @@ def explain_image(
             :func:`lumachrome.explain.probes.cache_dir`), or False for no cache.
 
     Raises:
-        ImageError: unreadable image. ModelError: not a U-Net colorizer. ConfigError: bad points,
+        ImageError: unreadable image. ModelError: not a colorizer with a stage layout. ConfigError: bad points,
             layers, size or ablation mode.
     """
     t_start = time.perf_counter()
@@ -222,7 +224,7 @@ def explain_image(
     # --- the main pass: output, stage features, chosen layers
     L_t = torch.from_numpy(L_work)[None, None]
     stages = net.decoder_stages()
-    main = net.run(L_t, list(dict.fromkeys(stages + layers)))
+    main = net.run(L_t, list(dict.fromkeys(net.probe_stages() + layers)))
     ab_work = main.ab[0].permute(1, 2, 0).cpu().numpy()
     # colorized.png is what `colorize` writes: the colorizer's own decoding (flip averaging, chroma
     # gain) of this L, one more pass at the working size; the figures explain the network's output.
@@ -257,20 +259,29 @@ def explain_image(
                            (H, W), (hs, ws)))
     t = lap("overview", t)
 
-    # --- coarse to fine: linear probes per decoder stage
+    # --- coarse to fine: linear probes per decoder stage (and per encoder stage when asked for)
     probe_side = min(work, PROBE_SIDE)
     probes = load_or_fit_probes(net, lambda img: col.network_input(img, probe_side), size=probe_side, exclude=x,
                                 cache=probe_cache)
-    stage_rows = []
-    for s in stages:
-        f = main.features[s]
-        pred = probes.probes[s].predict(f)
-        target = cv2.resize(ab_work, (f.shape[-1], f.shape[-2]), interpolation=cv2.INTER_AREA) if f.shape[-2:] != (hs, ws) else ab_work
-        share = colour_explained(pred, target)
-        stage_rows.append({"name": s, "ab": pred, "stride": net.stride(s), "channels": int(f.shape[1]),
-                           "explained": share})
+
+    def probe_rows(names: Sequence[str]) -> list[dict[str, Any]]:
+        rows = []
+        for s in names:
+            f = main.features[s]
+            pred = probes.probes[s].predict(f)
+            target = cv2.resize(ab_work, (f.shape[-1], f.shape[-2]), interpolation=cv2.INTER_AREA) if f.shape[-2:] != (hs, ws) else ab_work
+            rows.append({"name": s, "ab": pred, "stride": net.stride(s), "channels": int(f.shape[1]),
+                         "explained": colour_explained(pred, target)})
+        return rows
+
+    stage_rows = probe_rows(stages)
     numbers["probe_colour_explained"] = {r["name"]: r["explained"] for r in stage_rows}
     figs.append(F.coarse_to_fine(out, L_disp, stage_rows, ab_work, probes.images, probes.from_cache))
+    encoder_stages = [s for s in net.probe_stages() if s not in stages]
+    if encoder_stages:
+        enc_rows = probe_rows(encoder_stages)
+        numbers["encoder_probe_colour_explained"] = {r["name"]: r["explained"] for r in enc_rows}
+        figs.append(F.encoder_probes(out, L_disp, enc_rows, ab_work, probes.images, probes.from_cache))
     t = lap("coarse_to_fine", t)
 
     # --- inside the layers: feature maps and the receptive field of point 1
@@ -288,9 +299,8 @@ def explain_image(
 
     py, px = pts_work[0]
     rf_targets = []
-    for name, label in (("bottleneck", "bottleneck feature"), ("dec.0", "dec.0 feature"), ("output", "output ab")):
-        if name != "output" and name not in net.layer_names():
-            continue
+    for name in stages[:2] + ["output"]:  # the bottleneck, the first decoder stage, the output
+        label = "output ab" if name == "output" else f"{name} feature"
         g = input_gradient(net, L_t, name, py, px)
         rf_targets.append({"name": name, "label": label, "grad": g, "box": receptive_box(g), "r90": mass_radius(g, py, px)})
     numbers["receptive_field"] = {
@@ -338,7 +348,8 @@ def explain_image(
             "chroma_change": (chroma - base_chroma) / base_chroma if base_chroma > 1e-6 else 0.0,
         })  # fmt: skip
     if abl_rows:
-        figs.append(F.ablation(out, L_disp, ab_work, abl_rows, ablation_mode))
+        figs.append(F.ablation(out, L_disp, ab_work, abl_rows, ablation_mode,
+                               [(s, net.stride(s)) for s, _ in net.skips()]))
     numbers["ablation"] = {r["name"]: {"mean_abs_dab": r["delta"], "chroma_change": r["chroma_change"]} for r in abl_rows}
     numbers["mean_chroma"] = base_chroma
     t = lap("ablation", t)
@@ -350,8 +361,7 @@ def explain_image(
     params = sum(p.numel() for p in col.model.parameters())
     facts = [
         ("image", f"{source}, {W}x{H} px" + (" (colour input: its L was used)" if has_colour else "")),
-        ("model", f"{col.name}: U-Net, depth {net.depth}, widths {list(getattr(col.model, 'widths', []))}, "
-                  f"{params / 1e6:.2f}M parameters"),
+        ("model", f"{col.name}: {net.layout.summary or type(col.model).__name__}, {params / 1e6:.2f}M parameters"),
         ("head", head),
         ("working resolution", f"{ws}x{hs} px"),
         ("points", "; ".join(f"{i}: x={xf}, y={yf} ({w})" for i, ((yf, xf), w) in enumerate(zip(pts_full, reasons), 1))),

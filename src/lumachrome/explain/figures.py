@@ -152,9 +152,8 @@ def overview(out: Path, gray: np.ndarray, colour: np.ndarray, original: np.ndarr
     return FigureInfo("overview", "overview.png", "Input and colorization", cap, "result")
 
 
-def coarse_to_fine(out: Path, L_disp: np.ndarray, stages: Sequence[dict], output_ab: np.ndarray,
-                   probe_images: Sequence[str], from_cache: bool) -> FigureInfo:
-    """``stages``: dicts with ``name``, ``ab`` (h, w, 2), ``stride``, ``channels``, ``explained``."""
+def _probe_strip(out: Path, file: str, L_disp: np.ndarray, stages: Sequence[dict], output_ab: np.ndarray) -> None:
+    """Probe columns then the output: the probe's ab joined with L (top) and alone at constant L (bottom)."""
     cols = list(stages) + [{"name": "output", "ab": output_ab, "stride": 1, "channels": None, "explained": 1.0}]
     pw, ph = _panel_size(L_disp.shape, 250)
     fig = _new_figure(pw * len(cols) + 20, 2 * ph + 70)
@@ -175,10 +174,13 @@ def coarse_to_fine(out: Path, L_disp: np.ndarray, stages: Sequence[dict], output
     axes[0, 0].set_ylabel("joined with L", fontsize=8)
     axes[1, 0].set_ylabel(f"ab alone (L = {AB_VIEW_L:.0f})", fontsize=8)
     fig.subplots_adjust(left=0.02, right=0.995, top=0.88, bottom=0.01, wspace=0.03, hspace=0.04)
-    save_figure(fig, out / "coarse_to_fine.png")
-    cap = (
-        "The colour each decoder stage would predict, from the bottleneck (left, coarsest) to the network output "
-        "(right). Each column is a linear probe: a per-pixel linear map from that stage's features to ab, fitted "
+    save_figure(fig, out / file)
+
+
+def _probe_method(probe_images: Sequence[str], from_cache: bool) -> str:
+    """The caption's account of how the probes were fitted and how their share is measured."""
+    return (
+        "Each column is a linear probe: a per-pixel linear map from that stage's features to ab, fitted "
         "after training on the model's own output for other images (scikit-image's "
         + ", ".join(probe_images)
         + ", each also mirrored and zoomed; never this image"
@@ -186,10 +188,37 @@ def coarse_to_fine(out: Path, L_disp: np.ndarray, stages: Sequence[dict], output
         + "). Top row: the probe's ab joined with the photo's L; bottom row: the same ab at constant lightness, "
         "drawn at the stage's own resolution (blocks = one feature cell). 'Explains x% of the colour' is measured on "
         "this image: 1 - sum|probe ab - output ab|\u00b2 / sum|output ab|\u00b2, so a gray probe scores 0%, the output "
-        "100%, and a probe that paints colour the output does not have scores below 0. A stage that already "
+        "100%, and a probe that paints colour the output does not have scores below 0."
+    )
+
+
+def coarse_to_fine(out: Path, L_disp: np.ndarray, stages: Sequence[dict], output_ab: np.ndarray,
+                   probe_images: Sequence[str], from_cache: bool) -> FigureInfo:
+    """``stages``: dicts with ``name``, ``ab`` (h, w, 2), ``stride``, ``channels``, ``explained``."""
+    _probe_strip(out, "coarse_to_fine.png", L_disp, stages, output_ab)
+    cap = (
+        "The colour each decoder stage would predict, from the bottleneck (left, coarsest) to the network output "
+        "(right). " + _probe_method(probe_images, from_cache) + " A stage that already "
         "explains most of the colour has made the colour decision; later stages only refine where it goes."
     )
     return FigureInfo("coarse_to_fine", "coarse_to_fine.png", "Coarse to fine: colour per decoder stage", cap, "stages")
+
+
+def encoder_probes(out: Path, L_disp: np.ndarray, stages: Sequence[dict], output_ab: np.ndarray,
+                   probe_images: Sequence[str], from_cache: bool) -> FigureInfo:
+    """Probes of the encoder stages, shallow to deep (``stages`` as for :func:`coarse_to_fine`)."""
+    _probe_strip(out, "encoder_probes.png", L_disp, stages, output_ab)
+    cap = (
+        "How much of the painted colour the encoder's features already carry, stage by stage from the finest "
+        "(left) to the coarsest (1/" + str(stages[-1]["stride"]) + "), before any decoder layer. "
+        + _probe_method(probe_images, from_cache)
+        + " The encoder starts from ImageNet classification weights, learnt without colour (a fine-tuned model "
+        "has adapted them since): a stage whose probe explains much of the colour already encodes what a region is "
+        "(sky, foliage, skin) well enough for a linear map to colour it; the decoder probes (above) show how much "
+        "the decoder adds."
+    )
+    return FigureInfo("encoder_probes", "encoder_probes.png", "Encoder stages: colour in the pretrained features",
+                      cap, "stages")
 
 
 def feature_maps(out: Path, layers: Sequence[dict], k: int) -> FigureInfo:
@@ -385,8 +414,10 @@ def regression_points(out: Path, points: Sequence[dict]) -> FigureInfo:
     return FigureInfo("ab_points", "ab_points.png", "Uncertainty: not available for a regression model", cap, "uncertainty")
 
 
-def ablation(out: Path, L_disp: np.ndarray, full_ab: np.ndarray, rows: Sequence[dict], mode: str) -> FigureInfo:
-    """``rows``: dicts with ``label``, ``ab`` (h, w, 2), ``delta`` mean |dab|, ``chroma_change`` (fraction)."""
+def ablation(out: Path, L_disp: np.ndarray, full_ab: np.ndarray, rows: Sequence[dict], mode: str,
+             skips: Sequence[tuple[str, int]] = ()) -> FigureInfo:
+    """``rows``: dicts with ``label``, ``ab`` (h, w, 2), ``delta`` mean |dab|, ``chroma_change`` (fraction);
+    ``skips``: ``(encoder stage, stride)`` of the skip connections, for the caption."""
     diffs = [r["ab"] - full_ab for r in rows]
     mags = np.concatenate([np.hypot(d[..., 0], d[..., 1]).ravel() for d in diffs]) if diffs else np.zeros(1)
     p99 = float(np.percentile(mags, 99)) if mags.size else 0.0
@@ -411,10 +442,16 @@ def ablation(out: Path, L_disp: np.ndarray, full_ab: np.ndarray, rows: Sequence[
     save_figure(fig, out / "ablation.png")
     how = "its per-channel spatial mean (its statistics survive, its spatial information does not)" if mode == "mean" \
         else "zeros"
+    if all(name == f"enc.{i}" and stride == 2**i for i, (name, stride) in enumerate(skips)):
+        which = f"'skip enc.i' replaces the skip connection from encoder stage i (resolution 1/2^i) with {how}"
+    else:  # stage names that do not say their resolution
+        which = ("'skip <stage>' replaces the skip connection from that encoder stage ("
+                 + ", ".join(f"{name} at 1/{stride}" for name, stride in skips) + f") with {how}")
+        if any(r["label"] == "global context" for r in rows):
+            which += "; 'global context' switches the scene-context branch off (its FiLM made the identity)"
     cap = (
-        "Ablation: one path of the U-Net switched off at a time, the rest unchanged. 'skip enc.i' replaces the "
-        f"skip connection from encoder stage i (resolution 1/2^i) with {how}; 'bottleneck' does the same to the "
-        "deepest stage, the one with the widest view. Top row: the colorization without that path, with "
+        f"Ablation: one path of the U-Net switched off at a time, the rest unchanged. {which}; 'bottleneck' does the "
+        "same to the deepest stage, the one with the widest view. Top row: the colorization without that path, with "
         "the mean ab change and the change of mean chroma. Bottom row: the colour that path contributes, i.e. the "
         f"output's ab minus the ablated ab at constant lightness, amplified \u00d7{gain:.1f} to be visible (gray = "
         "nothing lost). The path whose removal drains the most colour is where the colour comes from."

@@ -1,10 +1,11 @@
-"""Linear probes: the colour each decoder stage would predict (coarse to fine).
+"""Linear probes: the colour each decoder stage (and a pretrained encoder's stages) would predict.
 
 A probe (Alain & Bengio 2016, "Understanding intermediate layers using linear classifier probes") is
 a per-pixel linear map ``ab = W f + b`` from a stage's feature vector ``f`` to ``ab``, fitted
 *after* training, with the network frozen. lumachrome fits one per decoder stage (``bottleneck``,
-``dec.0`` ... ``dec.{D-2}``), at that stage's own resolution, by ridge regression on standardised
-features.
+``dec.0`` ... ``dec.{D-2}``) and, for networks whose layout asks for it (a pretrained encoder such as
+the EfficientNet of ``effunet``), one per encoder stage too (:meth:`Network.probe_stages`), at that
+stage's own resolution, by ridge regression on standardised features.
 
 What the probes are fitted to: the model's **own final ab** (area-averaged to the stage's grid), not
 the true colours. A probe therefore answers "how much of the colour the network finally paints can
@@ -42,7 +43,7 @@ from lumachrome.explain.analysis import Network, downsample_to
 
 __all__ = [
     "PROBE_IMAGES",
-        "LinearProbe",
+    "LinearProbe",
     "ProbeSet",
     "cache_dir",
     "fit_probes",
@@ -134,7 +135,7 @@ class LinearProbe:
 
 @dataclass
 class ProbeSet:
-    """Probes of every decoder stage, coarse to fine, and how they were made."""
+    """Probes of every probed stage (:meth:`Network.probe_stages`, forward order) and how they were made."""
 
     probes: dict[str, LinearProbe]
     images: list[str]
@@ -194,7 +195,7 @@ def fit_probes(
     *,
     ridges: Sequence[float] = RIDGE_GRID,
 ) -> ProbeSet:
-    """Fit one linear probe per decoder stage on ``images`` (each seen in 4 views, see :func:`_views`).
+    """Fit one linear probe per probed stage on ``images`` (each seen in 4 views, see :func:`_views`).
 
     The ridge strength of each stage is chosen from ``ridges`` by leave-one-image-out validation
     over the probe images (all views of an image are left out together), then the probe is refitted
@@ -206,7 +207,7 @@ def fit_probes(
         images: ``(name, float RGB)`` pairs (at least 2 for the validation).
         ridges: candidate ridge strengths (on standardised features).
     """
-    stages = net.decoder_stages()
+    stages = net.probe_stages()
     per_image: list[dict[str, dict[str, np.ndarray]]] = []
     for _name, img in images:
         acc: dict[str, dict[str, np.ndarray]] = {}
@@ -327,7 +328,7 @@ def load_or_fit_probes(
     path = None if cache is False else (Path(cache) if cache not in (None, True) else cache_dir()) / "probes" / f"{key}.npz"
     if path is not None and path.is_file():
         ps = _load_npz(path)
-        if ps is not None and ps.stages() == net.decoder_stages():
+        if ps is not None and ps.stages() == net.probe_stages():
             return ps
     ps = fit_probes(net, network_input, images)
     if path is not None:

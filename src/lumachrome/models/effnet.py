@@ -40,6 +40,7 @@ from torch import nn
 
 from lumachrome.color.lab import denormalize_ab, lab_to_rgb
 from lumachrome.errors import ModelError
+from lumachrome.models.layout import Stage, StageLayout
 from lumachrome.models.registry import register_model
 
 __all__ = [
@@ -395,6 +396,28 @@ class EffUNetColorizer(nn.Module):
     @property
     def args(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, list) else v) for k, v in self._args.items()}
+
+    def stage_layout(self) -> StageLayout:
+        """The stages by name and stride, for tools that hook into them (:mod:`lumachrome.models.layout`).
+
+        Encoder stages are the tapped blocks (``encoder.blocks.i`` at strides 2 ... 32); the deepest
+        feeds the bottleneck, the others the decoder stage of their stride (the first argument of
+        ``dec.i`` is the deeper map, the second the skip). Linear probes of the encoder stages are
+        asked for: they show how much colour the pretrained ImageNet features already carry."""
+        enc = self.encoder
+        strides = [2 ** (k + 1) for k in range(len(enc.taps))]
+        encoder = tuple(Stage(f"encoder.blocks.{i}", s) for i, s in zip(enc.taps, strides))
+        n = len(self.dec)
+        decoder = tuple(Stage(f"dec.{j}", 2 ** (n - j)) for j in range(n))  # 16, 8, 4, 2
+        by_stride = {s.stride: s.name for s in decoder}
+        skips = tuple((e.name, by_stride[e.stride]) for e in encoder if e.stride in by_stride)
+        return StageLayout(
+            encoder=encoder, bottleneck=Stage("bottleneck", strides[-1]), decoder=decoder, head=Stage("head", 2),
+            skips=skips, context="glob" if self.glob is not None else None,
+            summary=f"EfficientNet-{self._args['encoder'].capitalize()} encoder, "
+                    f"U-Net decoder widths {list(self._args['decoder'])}",
+            probe_encoder=True,
+        )
 
     def train(self, mode: bool = True) -> "EffUNetColorizer":
         """As ``nn.Module.train``, but the encoder's BatchNorm layers stay in eval mode (module doc)."""

@@ -29,7 +29,8 @@ Heads
   ``model.safetensors``; :meth:`UNetColorizer.predict_ab` decodes with the annealed mean (eq. 5).
 
 Submodule names (``enc.0``, ``bottleneck``, ``dec.0``, ``head``) are stable so visualisation code can
-attach forward hooks from outside. The network works with ``channels_last`` (1.3-2.5x faster on a
+attach forward hooks from outside (:meth:`UNetColorizer.stage_layout` lists them with their
+strides). The network works with ``channels_last`` (1.3-2.5x faster on a
 2-core CPU for unet_small at 256x256, measured) and bf16 autocast (the head output is returned as float32).
 """
 
@@ -44,6 +45,7 @@ from torch import nn
 
 from lumachrome.color.lab import denormalize_ab, normalize_l
 from lumachrome.errors import ModelError
+from lumachrome.models.layout import StageLayout, unet_layout
 from lumachrome.models.registry import register_model
 
 __all__ = [
@@ -325,6 +327,10 @@ class UNetColorizer(nn.Module):
     def args(self) -> dict[str, Any]:
         """The constructor arguments, JSON-ready (what ``config.json`` stores as ``args``)."""
         return {k: (list(v) if isinstance(v, list) else v) for k, v in self._args.items()}
+
+    def stage_layout(self) -> StageLayout:
+        """The stages by name and stride, for tools that hook into them (:mod:`lumachrome.models.layout`)."""
+        return unet_layout(self)
 
     # ----------------------------------------------------------------------- forward
 
