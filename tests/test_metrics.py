@@ -339,6 +339,13 @@ def test_hue_concentration_achromatic_rule():
     assert HUE_MIN_CHROMA == 1.0 and HUE_HALF_WINDOW == 30
 
 
+def test_image_metrics_hue_conc_of_pred_and_gt(photo):
+    gray = _gray_of(photo)
+    m = image_metrics(gray, photo)
+    assert math.isnan(m["hue_conc"]) and m["hue_conc_gt"] == pytest.approx(hue_concentration(photo))
+    assert 1 / 6 <= m["hue_conc_gt"] <= 1
+
+
 # ---------------------------------------------------------------------- Frechet distance
 
 

@@ -43,6 +43,7 @@ from lumachrome.color.lab import rgb_to_lab_np
 __all__ = [
     "AUC_MAX_THRESHOLD",
     "METRIC_NAMES",
+    "NAN_METRICS",
     "PSNR_CAP",
     "ab_auc",
     "HUE_HALF_WINDOW",
@@ -78,8 +79,12 @@ HUE_HALF_WINDOW = 30
 #: ``photos/val`` has 1.05 (one file stored as RGB with gray pixels has 0.001).
 HUE_MIN_CHROMA = 1.0
 
-#: Keys of :func:`image_metrics`, in table order.
-METRIC_NAMES = ("psnr", "ssim", "cf", "cf_gt", "auc", "ciede2000")
+#: Keys of :func:`image_metrics`, in table order. ``hue_conc``/``hue_conc_gt`` may be NaN
+#: (achromatic image): average them with ``nanmean`` and count the NaNs.
+METRIC_NAMES = ("psnr", "ssim", "cf", "cf_gt", "auc", "ciede2000", "hue_conc", "hue_conc_gt")
+
+#: Keys of :data:`METRIC_NAMES` that are NaN for achromatic images.
+NAN_METRICS = ("hue_conc", "hue_conc_gt")
 
 
 def _check_pair(pred: np.ndarray, gt: np.ndarray, name: str) -> None:
@@ -392,8 +397,10 @@ def image_metrics(pred: np.ndarray, gt: np.ndarray, max_threshold: int = AUC_MAX
         max_threshold: last AuC threshold.
 
     Returns:
-        ``{"psnr", "ssim", "cf" (of pred), "cf_gt", "auc", "ciede2000"}`` (see :data:`METRIC_NAMES`),
-        plain Python floats. About 50 ms for a 256x256 pair on one core (SSIM ~35 ms, CIEDE2000 ~7 ms).
+        ``{"psnr", "ssim", "cf" (of pred), "cf_gt", "auc", "ciede2000", "hue_conc" (of pred),
+        "hue_conc_gt"}`` (see :data:`METRIC_NAMES`), plain Python floats; the hue concentrations are
+        NaN for achromatic images. About 55 ms for a 256x256 pair on one core (SSIM ~35 ms,
+        CIEDE2000 ~7 ms, hue concentrations ~4 ms).
     """
     _check_pair(pred, gt, "image_metrics")
     lab_pred = rgb_to_lab_np(pred)
@@ -405,4 +412,6 @@ def image_metrics(pred: np.ndarray, gt: np.ndarray, max_threshold: int = AUC_MAX
         "cf_gt": colorfulness(gt),
         "auc": _auc_from_lab(lab_pred, lab_gt, max_threshold),
         "ciede2000": _ciede_from_lab(lab_pred, lab_gt),
+        "hue_conc": _hue_conc_from_lab(lab_pred),
+        "hue_conc_gt": _hue_conc_from_lab(lab_gt),
     }
