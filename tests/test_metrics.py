@@ -336,7 +336,12 @@ def test_hue_concentration_achromatic_rule():
     tinted = _lab_image(np.full((32, 32), 50.0), np.full((32, 32), 2.0), np.full((32, 32), 1.0))
     assert hue_concentration(tinted) == pytest.approx(1.0)
     assert math.isnan(hue_concentration(tinted, min_chroma=3.0))
-    assert HUE_MIN_CHROMA == 1.0 and HUE_HALF_WINDOW == 30
+    # mostly gray with a small coloured area (5 % of the pixels, chroma 10): mean chroma 0.5, scored
+    patch = np.zeros((40, 40), bool)
+    patch[:2] = True
+    spot = _lab_image(np.full(patch.shape, 55.0), np.where(patch, 8.0, 0.0), np.where(patch, 6.0, 0.0))
+    assert hue_concentration(spot) == pytest.approx(1.0, abs=0.02)
+    assert HUE_MIN_CHROMA == 0.25 and HUE_HALF_WINDOW == 30
 
 
 def test_image_metrics_hue_conc_of_pred_and_gt(photo):

@@ -12,7 +12,7 @@ For every image of a folder tree (recursive, :data:`lumachrome.imageio.IMAGE_EXT
    prediction is ``lab_to_rgb_np(L_gt, ab_pred)`` (clipped to the sRGB cube) rounded to uint8;
 4. :func:`lumachrome.metrics.image_metrics` scores each ``(pred, gt)`` pair; the table reports the
    mean over images of each metric, and ``dCF = |mean CF(pred) - mean CF(gt)|``. The hue
-   concentration ``hue_conc`` is NaN for achromatic images (mean chroma below 1 Lab unit, e.g.
+   concentration ``hue_conc`` is NaN for achromatic images (mean chroma below 0.25 Lab units, e.g.
    every gray-baseline prediction): its mean skips them and they are counted (``n_achromatic``);
 5. ``fd_lite`` (:mod:`lumachrome.fd_lite`) is one number per set: the Frechet distance (FID formula)
    between the EfficientNet-Lite1 ImageNet features of all predictions and of all ground-truth
