@@ -82,6 +82,9 @@ _RESAMPLE = Image.Resampling.BICUBIC
 #: Smallest evaluation size (SSIM needs 7x7).
 _MIN_SIZE = 8
 
+#: :class:`EvalResult` field counting the NaN (achromatic) images of each metric that can be NaN.
+_NAN_COUNTS = {"hue_conc": "n_achromatic", "hue_conc_gt": "n_achromatic_gt"}
+
 
 # --------------------------------------------------------------------------------------------
 # images
@@ -298,7 +301,7 @@ class EvalResult:
             if k in NAN_METRICS:
                 finite = np.isfinite(values)
                 means[k] = float(values[finite].mean()) if finite.any() else math.nan
-                means["n_achromatic" + k[len("hue_conc"):]] = int((~finite).sum())
+                means[_NAN_COUNTS[k]] = int((~finite).sum())
             else:
                 means[k] = float(values.mean())
         return cls(
