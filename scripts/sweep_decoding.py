@@ -4,7 +4,9 @@
 For each working size, chroma gain (ab multiplied by it, replacing the model's own `saturation`; for a
 model with an adaptive chroma gain, on top of that) and, for
 classification models, annealed-mean temperature, runs the evaluation protocol (256x256 centre
-crops) and prints one Markdown table, gray row first.
+crops) and prints one Markdown table, gray row first (the columns of ``lumachrome evaluate``, hue_conc
+and fd_lite included; fd_lite is not FID and compares only rows of this table; ``--no-fd-lite`` skips
+its feature network).
 
     python scripts/sweep_decoding.py --model photo --data ../shared/data/photos/val \
         --sizes 128 256 --gains 1.0 1.2 1.4
@@ -41,10 +43,11 @@ def main() -> None:
                    help="annealed-mean temperatures (classification models)")
     p.add_argument("--half", choices=["a", "b"], default=None, help="score one fixed half of the folder")
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--no-fd-lite", dest="fd_lite", action="store_false", help="skip the fd_lite column")
     a = p.parse_args()
     data = a.data if a.half is None else half_folder(a.data, a.half)
     col = Colorizer.load(a.model, device="cpu")
-    results = {"gray": evaluate(gray_predictor, data, limit=a.limit, progress=False)}
+    results = {"gray": evaluate(gray_predictor, data, limit=a.limit, progress=False, fd_lite=a.fd_lite)}
     for size in a.sizes:
         for gain in a.gains:
             for t in a.temperatures:
@@ -53,7 +56,7 @@ def main() -> None:
                     name = (f"{a.model} size {size} gain {gain:g}" + (f" T {t:g}" if t is not None else "")
                             + (" flip" if flip else ""))
                     results[name] = evaluate(working_size_predictor(col, size, gain, flip), data,
-                                             limit=a.limit, progress=False)
+                                             limit=a.limit, progress=False, fd_lite=a.fd_lite)
                     print(f"done: {name}", flush=True)
     print(format_table(results))
 

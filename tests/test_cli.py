@@ -252,8 +252,16 @@ def test_evaluate_prints_table_with_gray_row(cli, tmp_path: Path, model_dir: Pat
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()
     assert any("gray" in r for r in rows) and any("tiny" in r for r in rows)
+    assert rows[0] == "| method | PSNR | SSIM | CF | dCF | AuC | CIEDE2000 | hue_conc | fd_lite | n |"
+    gray_row = next(r for r in rows if r.startswith("| gray |")).split("|")
+    assert gray_row[-4].strip() == "n/a"  # hue_conc: every gray prediction is achromatic
+    if "fd_lite not computed" not in proc.stdout:  # the Lite1 weight package is installed
+        assert float(gray_row[-3]) > 0
+    assert "Not FID" in proc.stdout
     data = json.loads(report.read_text())
     assert "gray" in json.dumps(data) and "tiny" in json.dumps(data)
+    assert data["results"]["gray"]["hue_conc"] is None and data["results"]["gray"]["n_achromatic"] == 3
+    assert "fd_lite" in data["results"]["gray"] and "hue_conc" in data["results"]["tiny"]
     assert [p.name for p in report.parent.iterdir()] == ["eval.json"]  # no temporary left behind
 
     proc = cli("evaluate", "--model", str(model_dir), "--data", str(tmp_path / "nothing"), cwd=tmp_path)

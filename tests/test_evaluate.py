@@ -167,10 +167,24 @@ def test_evaluate_gray_baseline_on_tiny_folder(folder):
     assert row["psnr"] == pytest.approx(PSNR_CAP) and row["cf_gt"] == pytest.approx(0.0)
 
 
+def test_evaluate_hue_concentration_columns(folder):
+    """Gray predictions are achromatic: no hue_conc (NaN, counted), never a made-up number; a constant
+    tint is one hue; the ground truth's mean skips its one gray-content file."""
+    gray = evaluate(gray_predictor, folder, size=16, progress=False, fd_lite=False)
+    assert math.isnan(gray.hue_conc) and gray.n_achromatic == 4
+    assert all(math.isnan(r["hue_conc"]) for r in gray.rows)
+    finite_gt = [r["hue_conc_gt"] for r in gray.rows if math.isfinite(r["hue_conc_gt"])]
+    assert gray.n_achromatic_gt == 1 and len(finite_gt) == 3
+    assert gray.hue_conc_gt == pytest.approx(np.mean(finite_gt)) and 1 / 6 <= gray.hue_conc_gt <= 1
+    tint = evaluate(lambda L: torch.full((L.shape[0], 2, *L.shape[2:]), 25.0), folder, size=16, progress=False,
+                    fd_lite=False)
+    assert tint.hue_conc == pytest.approx(1.0, abs=0.01) and tint.n_achromatic == 0
+
+
 def test_evaluate_batching_and_limit(folder):
     one = evaluate(gray_predictor, folder, size=16, batch_size=1, progress=False)
     many = evaluate(gray_predictor, folder, size=16, batch_size=16, progress=False)
-    assert one.summary() == pytest.approx(many.summary())
+    assert one.summary() == pytest.approx(many.summary(), nan_ok=True)  # hue_conc of gray rows: NaN
     limited = evaluate(gray_predictor, folder, size=16, limit=2, progress=False)
     assert limited.n_images == 2
     assert [r["path"] for r in limited.rows] == [r["path"] for r in one.rows[:2]]
@@ -226,14 +240,18 @@ def test_format_table_and_json(folder):
     loud = evaluate(lambda L: torch.full((L.shape[0], 2, *L.shape[2:]), 30.0), folder, size=16, progress=False)
     table = format_table({"model": loud, "gray": gray})
     lines = table.splitlines()
-    assert lines[0] == "| method | PSNR | SSIM | CF | dCF | AuC | CIEDE2000 | n |"
-    assert lines[1].startswith("|---|")
-    assert lines[2].startswith("| model | ") and lines[2].endswith(" | 4 |")
+    assert lines[0] == "| method | PSNR | SSIM | CF | dCF | AuC | CIEDE2000 | hue_conc | fd_lite | n |"
+    assert lines[1].startswith("|---|") and lines[1].count("|") == 11
+    assert lines[2].startswith("| model | ") and lines[2].endswith(f" | {loud.hue_conc:.3f} | {loud.fd_lite:.2f} | 4 |")
+    fd = f"{gray.fd_lite:.2f}" if math.isfinite(gray.fd_lite) else "n/a"
     assert lines[3] == (
         f"| gray | {gray.psnr:.2f} | {gray.ssim:.3f} | {gray.cf:.2f} | {gray.dcf:.2f} | {gray.auc:.3f} "
-        f"| {gray.ciede2000:.2f} | 4 |"
+        f"| {gray.ciede2000:.2f} | n/a | {fd} | 4 |"
     )
-    assert f"Ground-truth CF: {gray.cf_gt:.2f}" in table and "4 skipped" in table
+    assert f"Ground-truth CF: {gray.cf_gt:.2f}, hue_conc {gray.hue_conc_gt:.3f}, 1 achromatic" in table
+    assert "4 skipped" in table
+    assert "Achromatic predictions left out of hue_conc: gray 4/4." in table
+    assert "Not FID" in table
 
     data = to_json({"model": loud, "gray": gray})
     text = json.dumps(data, allow_nan=False)  # strict JSON
@@ -242,6 +260,11 @@ def test_format_table_and_json(folder):
     g = back["results"]["gray"]
     assert g["n_images"] == 4 and g["n_skipped"] == 4 and len(g["per_image"]) == 4
     assert g["psnr"] == pytest.approx(gray.psnr) and g["cf_gt"] == pytest.approx(gray.cf_gt)
+    assert g["hue_conc"] is None and g["n_achromatic"] == 4 and g["n_achromatic_gt"] == 1
+    assert all(row["hue_conc"] is None for row in g["per_image"])
+    m = back["results"]["model"]
+    assert m["hue_conc"] == pytest.approx(loud.hue_conc) and m["n_achromatic"] == 0
+    assert "fd_lite" in m and "hue_conc" in back["protocol"] and "not FID" in back["protocol"]["fd_lite"]
     assert {s["path"].rsplit("/", 1)[-1] for s in g["skipped"]} >= {"g_corrupt.jpg", "h_empty.png"}
     assert "per_image" not in to_json({"gray": gray}, per_image=False)["results"]["gray"]
 

@@ -300,6 +300,7 @@ def test_regime_smoke_run_export_resume_evaluate(packs, tmp_path, regime, arch, 
     res = runner.invoke(app, ["evaluate", "--model", str(out / "model"), "--pack", str(packs / "holdout.safetensors")])
     assert res.exit_code == 0, res.output
     assert "| input |" in res.output and "CIEDE2000" in res.output and "| 2 |" in res.output
+    assert "| hue_conc | fd_lite |" in res.output
 
 
 def test_pix2pix_colorize_fine_tunes_a_colorizer(tmp_path):

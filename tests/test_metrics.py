@@ -9,14 +9,20 @@ import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
+from lumachrome.color.lab import lab_to_rgb_np
 from lumachrome.metrics import (
     AUC_MAX_THRESHOLD,
+    HUE_HALF_WINDOW,
+    HUE_MIN_CHROMA,
     METRIC_NAMES,
     PSNR_CAP,
     ab_auc,
     ab_error_auc,
     ciede2000,
     colorfulness,
+    frechet_distance,
+    frechet_distance_from_stats,
+    hue_concentration,
     image_metrics,
     psnr,
     ssim,
@@ -252,3 +258,168 @@ def test_colorfulness_rejects_non_images():
         colorfulness([[1, 2, 3]])
     with pytest.raises(ValueError, match="uint8"):
         colorfulness(np.zeros((4, 4, 3), np.float64))
+
+
+# ----------------------------------------------------------------------- hue concentration
+
+
+def _lab_image(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """uint8 RGB of a Lab image given per-pixel L, a, b (same shape)."""
+    lab = np.stack([L, a, b], axis=-1).astype(np.float32)
+    return np.rint(lab_to_rgb_np(lab) * 255.0).astype(np.uint8)
+
+
+def test_hue_concentration_sepia_is_one():
+    """A gray photo toned with the classic sepia matrix: one hue, whatever the lightness."""
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float64)
+    gray = 40 + 150 * (0.5 + 0.5 * np.sin(xx / 7.0) * np.cos(yy / 5.0))
+    sepia = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+    rgb = np.clip(np.repeat(gray[..., None], 3, axis=2) / 255.0 @ sepia.T, 0, 1)
+    img = np.rint(rgb * 255).astype(np.uint8)
+    assert hue_concentration(img) == pytest.approx(1.0, abs=0.01)
+    assert colorfulness(img) > 5  # it is a coloured image, not a gray one
+
+
+def test_hue_concentration_uniform_hues_is_one_sixth():
+    rng = np.random.default_rng(1)
+    hue = rng.uniform(0, 2 * np.pi, (128, 128))
+    img = _lab_image(np.full(hue.shape, 65.0), 20 * np.cos(hue), 20 * np.sin(hue))
+    assert hue_concentration(img) == pytest.approx(1 / 6, abs=0.02)
+    # evenly spaced hues, no sampling noise: the window holds exactly 60 of 360 degrees
+    ring = np.linspace(0, 2 * np.pi, 360 * 36, endpoint=False).reshape(72, 180)
+    assert hue_concentration(_lab_image(np.full(ring.shape, 65.0), 20 * np.cos(ring), 20 * np.sin(ring))) == (
+        pytest.approx(1 / 6, abs=0.01))
+
+
+def test_hue_concentration_window_and_wrap_around():
+    """70% of the chroma mass in 350..10 degrees (across 0), 30% at 180: the window wraps around 360."""
+    rng = np.random.default_rng(2)
+    n = 100 * 100
+    hue = np.where(np.arange(n) < 0.7 * n, rng.uniform(-10, 10, n), 180.0)
+    h = np.radians(hue).reshape(100, 100)
+    img = _lab_image(np.full(h.shape, 60.0), 25 * np.cos(h), 25 * np.sin(h))
+    assert hue_concentration(img) == pytest.approx(0.7, abs=0.01)
+    # the same mass 25 and 35 degrees either side of 0: 60 degrees apart fits one window only in part
+    two = np.radians(np.where(np.arange(n) % 2 == 0, -35.0, 35.0)).reshape(100, 100)
+    assert hue_concentration(_lab_image(np.full(two.shape, 60.0), 25 * np.cos(two), 25 * np.sin(two))) == (
+        pytest.approx(0.5, abs=0.01))
+    # mass is chroma, not pixels: half the pixels at 0 degrees with chroma 30, half at 180 with 10
+    half = np.arange(n).reshape(100, 100) % 2 == 0
+    img = _lab_image(np.full(half.shape, 60.0), np.where(half, 30.0, -10.0), np.zeros(half.shape))
+    assert hue_concentration(img) == pytest.approx(0.75, abs=0.01)
+
+
+def test_hue_concentration_invariant_to_chroma_scale():
+    """Weighting by chroma, with no per-pixel threshold: scaling every chroma leaves it unchanged, even
+    when a third of the pixels (of random hues) are only weakly coloured."""
+    rng = np.random.default_rng(3)
+    weak = rng.random((96, 96)) < 0.33
+    hue = np.where(weak, rng.uniform(0, 360, weak.shape), rng.normal(60, 15, weak.shape))
+    chroma = np.where(weak, rng.uniform(1.5, 3, weak.shape), rng.uniform(4, 8, weak.shape))
+    h = np.radians(hue)
+    values = [
+        hue_concentration(_lab_image(np.full(h.shape, 62.0), k * chroma * np.cos(h), k * chroma * np.sin(h)))
+        for k in (1.0, 2.5, 5.0)
+    ]
+    assert 0.5 < values[0] < 0.9
+    assert values == pytest.approx([values[0]] * 3, abs=0.01)
+
+
+def test_hue_concentration_achromatic_rule():
+    gray = np.repeat(np.linspace(0, 255, 64 * 64).reshape(64, 64, 1), 3, axis=2).round().astype(np.uint8)
+    assert math.isnan(hue_concentration(gray))
+    # 8-bit rounding noise (one level in one channel of a tenth of the pixels) stays achromatic
+    noisy = gray.copy()
+    noisy[::10, :, 0] = np.minimum(noisy[::10, :, 0].astype(int) + 1, 255).astype(np.uint8)
+    assert math.isnan(hue_concentration(noisy))
+    # a faint but real tint is scored; the threshold is on the mean chroma over all pixels
+    tinted = _lab_image(np.full((32, 32), 50.0), np.full((32, 32), 2.0), np.full((32, 32), 1.0))
+    assert hue_concentration(tinted) == pytest.approx(1.0)
+    assert math.isnan(hue_concentration(tinted, min_chroma=3.0))
+    # mostly gray with a small coloured area (5 % of the pixels, chroma 10): mean chroma 0.5, scored
+    patch = np.zeros((40, 40), bool)
+    patch[:2] = True
+    spot = _lab_image(np.full(patch.shape, 55.0), np.where(patch, 8.0, 0.0), np.where(patch, 6.0, 0.0))
+    assert hue_concentration(spot) == pytest.approx(1.0, abs=0.02)
+    assert HUE_MIN_CHROMA == 0.25 and HUE_HALF_WINDOW == 30
+
+
+def test_image_metrics_hue_conc_of_pred_and_gt(photo):
+    gray = _gray_of(photo)
+    m = image_metrics(gray, photo)
+    assert math.isnan(m["hue_conc"]) and m["hue_conc_gt"] == pytest.approx(hue_concentration(photo))
+    assert 1 / 6 <= m["hue_conc_gt"] <= 1
+
+
+# ---------------------------------------------------------------------- Frechet distance
+
+
+def _fd_direct(mu1, s1, mu2, s2) -> float:
+    """The formula with Tr sqrtm(S1 S2) as the sum of the square roots of the eigenvalues of S1 S2
+    (real and >= 0 for positive semi-definite S1, S2), without scipy."""
+    ev = np.linalg.eigvals(s1 @ s2).real.clip(min=0)
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(ev).sum())
+
+
+def test_frechet_distance_diagonal_gaussians_closed_form():
+    rng = np.random.default_rng(4)
+    d = 6
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    v1, v2 = rng.uniform(0.2, 3, d), rng.uniform(0.2, 3, d)
+    closed = float(np.sum((mu1 - mu2) ** 2) + np.sum(v1 + v2 - 2 * np.sqrt(v1 * v2)))
+    assert frechet_distance_from_stats(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(closed, rel=1e-9)
+    # from samples: the estimate converges to the closed form
+    x1 = mu1 + rng.normal(size=(200_000, d)) * np.sqrt(v1)
+    x2 = mu2 + rng.normal(size=(200_000, d)) * np.sqrt(v2)
+    assert frechet_distance(x1, x2) == pytest.approx(closed, rel=0.02, abs=0.01)
+
+
+def test_frechet_distance_matches_direct_numpy_computation():
+    rng = np.random.default_rng(5)
+    d = 12
+    a1, a2 = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+    s1, s2 = a1 @ a1.T / d, a2 @ a2.T / d  # full (non-diagonal) covariances
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    assert frechet_distance_from_stats(mu1, s1, mu2, s2) == pytest.approx(_fd_direct(mu1, s1, mu2, s2), rel=1e-8)
+    x1 = rng.normal(size=(300, d)) @ a1.T
+    x2 = rng.normal(size=(250, d)) @ a2.T + 1.0
+    m1, m2, c1, c2 = x1.mean(0), x2.mean(0), np.cov(x1, rowvar=False), np.cov(x2, rowvar=False)
+    assert frechet_distance(x1, x2) == pytest.approx(_fd_direct(m1, c1, m2, c2), rel=1e-8)
+
+
+def test_frechet_distance_small_sets_projection_is_exact():
+    """Fewer vectors than dimensions (as 561 images in 1280-d): the projected computation equals the
+    full d x d one."""
+    rng = np.random.default_rng(6)
+    d = 96
+    x1 = rng.normal(size=(20, d)) * np.linspace(0.5, 2, d)
+    x2 = rng.normal(size=(30, d)) + 0.3
+    full = frechet_distance_from_stats(x1.mean(0), np.cov(x1, rowvar=False), x2.mean(0), np.cov(x2, rowvar=False))
+    assert frechet_distance(x1, x2) == pytest.approx(full, rel=1e-6)
+    assert frechet_distance(x1, x2) == pytest.approx(_fd_direct(x1.mean(0), np.cov(x1, rowvar=False),
+                                                                x2.mean(0), np.cov(x2, rowvar=False)), rel=1e-6)
+
+
+def test_frechet_distance_identical_is_zero_and_grows_with_mean_shift():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(40, 16))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+    x_small = rng.normal(size=(5, 64))  # singular covariances
+    assert frechet_distance(x_small, x_small) == pytest.approx(0.0, abs=1e-6)
+    shift = np.zeros(16)
+    previous = 0.0
+    for step in (0.5, 1.0, 2.0):
+        shift[:4] = step
+        value = frechet_distance(x, x + shift)
+        assert value == pytest.approx(float(shift @ shift), rel=1e-6)  # equal covariances: ||shift||^2
+        assert value > previous
+        previous = value
+
+
+def test_frechet_distance_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="at least 2"):
+        frechet_distance(np.zeros((1, 4)), np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="same d"):
+        frechet_distance(np.zeros((3, 4)), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="do not match"):
+        frechet_distance_from_stats(np.zeros(3), np.eye(3), np.zeros(3), np.eye(4))

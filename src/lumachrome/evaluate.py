@@ -11,7 +11,14 @@ For every image of a folder tree (recursive, :data:`lumachrome.imageio.IMAGE_EXT
 3. the input is the raw ``L`` of ``gt`` (``rgb_to_lab_np``), the predictor returns raw ``ab``; the
    prediction is ``lab_to_rgb_np(L_gt, ab_pred)`` (clipped to the sRGB cube) rounded to uint8;
 4. :func:`lumachrome.metrics.image_metrics` scores each ``(pred, gt)`` pair; the table reports the
-   mean over images of each metric, and ``dCF = |mean CF(pred) - mean CF(gt)|``.
+   mean over images of each metric, and ``dCF = |mean CF(pred) - mean CF(gt)|``. The hue
+   concentration ``hue_conc`` is NaN for achromatic images (mean chroma below 0.25 Lab units, e.g.
+   every gray-baseline prediction): its mean skips them and they are counted (``n_achromatic``);
+5. ``fd_lite`` (:mod:`lumachrome.fd_lite`) is one number per set: the Frechet distance (FID formula)
+   between the EfficientNet-Lite1 ImageNet features of all predictions and of all ground-truth
+   images. It is **not FID** (other network and resolution; hundreds of images: biased), only
+   comparable between rows of the same table. Ground-truth features are cached per file and size,
+   so every row after the first computes only its predictions' features.
 
 Files whose pixels happen to be gray but are stored as RGB are *kept* (the reference numbers on
 ``photos/val``, 561 images, include one such file: ``sketchy/trumpet/n03110669_135803.jpg``).
@@ -41,7 +48,15 @@ from PIL import Image
 from lumachrome.color.lab import lab_to_rgb_np, rgb_to_lab_np
 from lumachrome.errors import ConfigError, DataError, ImageError, ModelError
 from lumachrome.imageio import IMAGE_EXTENSIONS, iter_image_files, load_image
-from lumachrome.metrics import AUC_MAX_THRESHOLD, METRIC_NAMES, PSNR_CAP, image_metrics
+from lumachrome.metrics import (
+    AUC_MAX_THRESHOLD,
+    HUE_HALF_WINDOW,
+    HUE_MIN_CHROMA,
+    METRIC_NAMES,
+    NAN_METRICS,
+    PSNR_CAP,
+    image_metrics,
+)
 
 __all__ = [
     "EvalResult",
@@ -66,6 +81,9 @@ _RESAMPLE = Image.Resampling.BICUBIC
 
 #: Smallest evaluation size (SSIM needs 7x7).
 _MIN_SIZE = 8
+
+#: :class:`EvalResult` field counting the NaN (achromatic) images of each metric that can be NaN.
+_NAN_COUNTS = {"hue_conc": "n_achromatic", "hue_conc_gt": "n_achromatic_gt"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,8 +248,18 @@ class EvalResult:
         ciede2000: mean of the per-image mean CIEDE2000.
         n_images: images scored.
         n_skipped: files skipped (unreadable or grayscale).
-        rows: one dict per image: ``{"path", "psnr", "ssim", "cf", "cf_gt", "auc", "ciede2000"}``.
+        hue_conc: mean hue concentration of the predictions over the chromatic ones
+            (:func:`lumachrome.metrics.hue_concentration`); NaN if every prediction is achromatic.
+        hue_conc_gt: the same for the ground truth.
+        n_achromatic: predictions left out of ``hue_conc`` (mean chroma below
+            :data:`~lumachrome.metrics.HUE_MIN_CHROMA`).
+        n_achromatic_gt: ground-truth images left out of ``hue_conc_gt``.
+        fd_lite: Frechet distance between EfficientNet-Lite1 features of the predictions and of the
+            ground truth (:mod:`lumachrome.fd_lite`; not FID); NaN when not computed (see ``notes``).
+        rows: one dict per image: ``{"path", "psnr", "ssim", "cf", "cf_gt", "auc", "ciede2000",
+            "hue_conc", "hue_conc_gt"}``.
         skipped: ``(path, reason)`` per skipped file.
+        notes: one-line remarks on the result (e.g. why ``fd_lite`` is NaN).
         data_dir: the evaluated folder.
         size: evaluation side in pixels.
         seconds: wall time of the evaluation.
@@ -246,18 +274,36 @@ class EvalResult:
     ciede2000: float
     n_images: int
     n_skipped: int
+    hue_conc: float = math.nan
+    hue_conc_gt: float = math.nan
+    n_achromatic: int = 0
+    n_achromatic_gt: int = 0
+    fd_lite: float = math.nan
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     skipped: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list)
     data_dir: str = ""
     size: int = 256
     seconds: float = 0.0
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]], **extra: Any) -> EvalResult:
-        """Average per-image rows (as produced by :func:`evaluate`)."""
+        """Average per-image rows (as produced by :func:`evaluate`).
+
+        ``hue_conc``/``hue_conc_gt`` are averaged over the rows where they are finite and the others
+        counted (``n_achromatic``/``n_achromatic_gt``); a row without them counts as achromatic.
+        ``extra`` sets the other fields (``fd_lite``, ``notes``, ``skipped``, ``data_dir``...)."""
         if not rows:
             raise DataError("no images were scored: cannot average metrics over an empty set")
-        means = {k: float(np.mean([r[k] for r in rows], dtype=np.float64)) for k in METRIC_NAMES}
+        means: dict[str, Any] = {}
+        for k in METRIC_NAMES:
+            values = np.array([r.get(k, math.nan) if k in NAN_METRICS else r[k] for r in rows], np.float64)
+            if k in NAN_METRICS:
+                finite = np.isfinite(values)
+                means[k] = float(values[finite].mean()) if finite.any() else math.nan
+                means[_NAN_COUNTS[k]] = int((~finite).sum())
+            else:
+                means[k] = float(values.mean())
         return cls(
             dcf=abs(means["cf"] - means["cf_gt"]),
             n_images=len(rows),
@@ -269,7 +315,8 @@ class EvalResult:
 
     def summary(self) -> dict[str, float | int]:
         """The means and counts (no per-image rows)."""
-        keys = ("psnr", "ssim", "cf", "cf_gt", "dcf", "auc", "ciede2000", "n_images", "n_skipped")
+        keys = ("psnr", "ssim", "cf", "cf_gt", "dcf", "auc", "ciede2000", "hue_conc", "hue_conc_gt", "fd_lite",
+                "n_images", "n_skipped", "n_achromatic", "n_achromatic_gt")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -298,6 +345,7 @@ def evaluate(
     batch_size: int = 16,
     limit: int | None = None,
     progress: bool = True,
+    fd_lite: bool = True,
 ) -> EvalResult:
     """Score a colorizer on a folder of colour photos (see the module docstring for the protocol).
 
@@ -311,6 +359,10 @@ def evaluate(
         batch_size: images per ``predict_ab`` call.
         limit: score at most this many images (the first ones in sorted path order).
         progress: show a rich progress bar on stderr.
+        fd_lite: also compute ``fd_lite`` (EfficientNet-Lite1 features of every prediction and
+            ground-truth image, ~0.05 s per 256 px image on one core; ground-truth features are
+            cached across calls). ``False``, a missing weight package or fewer than 2 images give
+            NaN with a note in :attr:`EvalResult.notes`.
 
     Returns:
         :class:`EvalResult` with the means, counts and per-image rows.
@@ -333,11 +385,21 @@ def evaluate(
     rows: list[dict[str, Any]] = []
     paths: list[Path] = []
     gts: list[np.ndarray] = []
+    notes: list[str] = []
+    features = _FeatureSets(size) if fd_lite else None
+    if features is None:
+        notes.append("fd_lite not computed (fd_lite=False)")
+    elif (why := _fd_lite_unavailable()) is not None:
+        notes.append(f"fd_lite not computed: {why}")
+        features = None
 
     bar = _progress_bar(progress, total, f"evaluating {Path(data_dir).name or data_dir}")
 
     def flush() -> None:
-        preds = predict_rgb(predict_ab, np.stack(gts))
+        batch = np.stack(gts)
+        preds = predict_rgb(predict_ab, batch)
+        if features is not None:
+            features.add(preds, batch, paths)
         for path, pred, gt in zip(paths, preds, gts):
             rows.append({"path": str(path), **image_metrics(pred, gt)})
             if bar is not None:
@@ -367,9 +429,59 @@ def evaluate(
 
     if not rows:
         raise DataError(f"{data_dir}: no usable colour images ({len(skipped)} files skipped as unreadable or gray)")
+    fd = math.nan
+    if features is not None:
+        fd, why = features.distance()
+        if why is not None:
+            notes.append(why)
     return EvalResult.from_rows(
-        rows, skipped=skipped, data_dir=str(data_dir), size=size, seconds=time.perf_counter() - start
+        rows, skipped=skipped, data_dir=str(data_dir), size=size, seconds=time.perf_counter() - start,
+        fd_lite=fd, notes=notes,
     )
+
+
+def _fd_lite_unavailable() -> str | None:
+    from lumachrome import fd_lite
+
+    return fd_lite.available()
+
+
+class _FeatureSets:
+    """EfficientNet-Lite1 features of the predictions and the ground truth of one evaluation
+    (ground-truth features through :data:`lumachrome.fd_lite.GT_CACHE` when the image is a file)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pred: list[np.ndarray] = []
+        self.gt: list[np.ndarray] = []
+
+    def add(self, preds: np.ndarray, gts: np.ndarray, paths: list[Path] | None = None) -> None:
+        from lumachrome.fd_lite import GT_CACHE, lite_features
+
+        self.pred.append(lite_features(preds))
+        keys: list[tuple | None] = [None] * len(gts)
+        if paths is not None:
+            for i, p in enumerate(paths):
+                try:
+                    keys[i] = GT_CACHE.key(p, self.size)
+                except OSError:
+                    pass
+        cached = [GT_CACHE.get(k) if k is not None else None for k in keys]
+        todo = [i for i, c in enumerate(cached) if c is None]
+        if todo:
+            fresh = lite_features(gts[todo])
+            for i, f in zip(todo, fresh):
+                cached[i] = f
+                if keys[i] is not None:
+                    GT_CACHE.put(keys[i], f)
+        self.gt.append(np.stack(cached))
+
+    def distance(self) -> tuple[float, str | None]:
+        from lumachrome.fd_lite import fd_lite
+
+        if not self.pred:
+            return math.nan, "fd_lite: no images"
+        return fd_lite(np.concatenate(self.pred), np.concatenate(self.gt))
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,18 +495,26 @@ _COLUMNS = (
     ("dCF", "dcf", "{:.2f}"),
     ("AuC", "auc", "{:.3f}"),
     ("CIEDE2000", "ciede2000", "{:.2f}"),
+    ("hue_conc", "hue_conc", "{:.3f}"),
+    ("fd_lite", "fd_lite", "{:.2f}"),
 )
 
 
 def _fmt(value: float, spec: str) -> str:
+    if math.isnan(value):
+        return "n/a"
     return spec.format(value) if math.isfinite(value) else str(value)
 
 
 def format_table(results: dict[str, EvalResult]) -> str:
-    """A Markdown table, one row per method, with a footer for ground-truth colourfulness.
+    """A Markdown table, one row per method, with a footer for the ground truth and the definitions.
 
-    Columns: ``method | PSNR | SSIM | CF | dCF | AuC | CIEDE2000 | n`` (CF = mean colourfulness of
-    the predictions; ``n`` = images scored). Better: PSNR, SSIM, AuC higher; dCF, CIEDE2000 lower.
+    Columns: ``method | PSNR | SSIM | CF | dCF | AuC | CIEDE2000 | hue_conc | fd_lite | n`` (CF =
+    mean colourfulness of the predictions; hue_conc = their mean hue concentration; fd_lite =
+    Frechet distance of Lite1 features, not FID; ``n`` = images scored). Better: PSNR, SSIM, AuC
+    higher; dCF, CIEDE2000, fd_lite lower; hue_conc close to the ground truth's (footer). NaN shows
+    as ``n/a``: ``hue_conc`` when every prediction is achromatic (the gray baseline), ``fd_lite``
+    when it was not computed (the reason is in the footer).
     """
     if not results:
         raise ValueError("format_table: no results to show")
@@ -405,22 +525,40 @@ def format_table(results: dict[str, EvalResult]) -> str:
         cells = [_fmt(getattr(r, attr), spec) for _, attr, spec in _COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {r.n_images} |")
     lines.append("")
-    # One footer line per distinct (folder, n, GT CF): usually all methods share it.
-    seen: dict[tuple[str, int, str], list[str]] = {}
+    # One footer line per distinct (folder, n, GT CF, GT hue_conc): usually all methods share it.
+    seen: dict[tuple[str, int, str, str], list[str]] = {}
     for name, r in results.items():
-        seen.setdefault((r.data_dir, r.n_images, f"{r.cf_gt:.2f}"), []).append(name)
-    for (data_dir, n, cf_gt), names in seen.items():
+        key = (r.data_dir, r.n_images, f"{r.cf_gt:.2f}", _fmt(r.hue_conc_gt, "{:.3f}"))
+        seen.setdefault(key, []).append(name)
+    for (data_dir, n, cf_gt, hc_gt), names in seen.items():
         r = results[names[0]]
         who = "" if len(seen) == 1 else f" ({', '.join(names)})"
+        achromatic = f", {r.n_achromatic_gt} achromatic" if r.n_achromatic_gt else ""
         lines.append(
-            f"Ground-truth CF{who}: {cf_gt} on {data_dir} ({n} images, {r.n_skipped} skipped), "
-            f"{r.size}x{r.size} centre crops."
+            f"Ground-truth CF{who}: {cf_gt}, hue_conc {hc_gt}{achromatic} on {data_dir} "
+            f"({n} images, {r.n_skipped} skipped), {r.size}x{r.size} centre crops."
         )
     lines.append(
         f"PSNR dB on 8-bit RGB (capped at {PSNR_CAP:.2f}); SSIM RGB 7x7; CF Hasler-Suesstrunk of the "
         f"prediction, dCF = |CF - CF_gt|; AuC of ab error over thresholds 0..{AUC_MAX_THRESHOLD}; "
         "CIEDE2000 mean Delta E 2000."
     )
+    lines.append(
+        f"hue_conc: share of the chroma-weighted Lab hue mass within +-{HUE_HALF_WINDOW} degrees of each "
+        f"prediction's dominant hue (1 = one tint, e.g. sepia; 1/6 = uniform hues), mean over images "
+        f"with mean chroma >= {HUE_MIN_CHROMA:g}; n/a when all are achromatic."
+    )
+    achromatic = [f"{name} {r.n_achromatic}/{r.n_images}" for name, r in results.items() if r.n_achromatic]
+    if achromatic:
+        lines.append(f"Achromatic predictions left out of hue_conc: {', '.join(achromatic)}.")
+    lines.append(
+        "fd_lite: Frechet distance (FID formula) between EfficientNet-Lite1 ImageNet features of the "
+        "predictions and of the ground truth, lower is closer. Not FID: another network and small "
+        "sets (biased upward), comparable only between rows of one table (same images, same n)."
+    )
+    for name, r in results.items():
+        for note in r.notes:
+            lines.append(f"Note ({name}): {note}.")
     return "\n".join(lines)
 
 
@@ -441,12 +579,19 @@ def to_json(results: dict[str, EvalResult], per_image: bool = True) -> dict[str,
             "ssim": "skimage structural_similarity, channel_axis=-1, data_range=255, 7x7 uniform window",
             "auc_thresholds": [0, AUC_MAX_THRESHOLD],
             "lab_from": "uint8 images",
+            "hue_conc": f"chroma-weighted share of Lab hue mass within +-{HUE_HALF_WINDOW} deg of the dominant "
+                        f"hue (360 one-degree bins); null for images with mean chroma < {HUE_MIN_CHROMA:g}, "
+                        "excluded from the mean and counted in n_achromatic",
+            "fd_lite": "Frechet distance of pooled 1280-d EfficientNet-Lite1 ImageNet features (RGB, "
+                       "evaluation size), predictions vs ground truth; not FID, biased for small sets, "
+                       "comparable only within one table",
         },
         "results": {},
     }
     for name, r in results.items():
         entry: dict[str, Any] = {k: clean(v) for k, v in r.summary().items()}
         entry.update(data_dir=r.data_dir, size=r.size, seconds=round(r.seconds, 3))
+        entry["notes"] = list(r.notes)
         entry["skipped"] = [{"path": p, "reason": why} for p, why in r.skipped]
         if per_image:
             entry["per_image"] = [{k: clean(v) for k, v in row.items()} for row in r.rows]

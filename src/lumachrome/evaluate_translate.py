@@ -5,11 +5,14 @@ domain pack (whole stored images, or centre crops of ``--size``) and scores the 
 with :func:`lumachrome.metrics.image_metrics` (PSNR, SSIM, colourfulness, AuC of the ab error,
 CIEDE2000), next to the **input** baseline: the A image itself shown as RGB (one channel as gray,
 e.g. the NIR band or the line drawing), the analogue of the gray baseline of colorization.
-The table is the colorization one (:func:`lumachrome.evaluate.format_table`).
+The table is the colorization one (:func:`lumachrome.evaluate.format_table`), with its hue
+concentration and ``fd_lite`` (Frechet distance of EfficientNet-Lite1 features, :mod:`lumachrome.fd_lite`;
+not FID) of each row against ``B``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from contextlib import nullcontext
@@ -56,6 +59,7 @@ def evaluate_translate(
     limit: int | None = None,
     device: str = "auto",
     baseline: bool = True,
+    fd_lite: bool = True,
 ) -> dict[str, EvalResult]:
     """Score a translate model on a paired domain pack.
 
@@ -67,6 +71,8 @@ def evaluate_translate(
         limit: score only the first ``limit`` images.
         device: ``auto``, ``cpu``, ``cuda``...
         baseline: also score the input itself (``"input"`` row).
+        fd_lite: also compute ``fd_lite`` of each row (NaN with a note when off, when the weight
+            package is missing or for fewer than 2 images).
 
     Returns:
         ``{model name: EvalResult, "input": EvalResult}`` (per-image rows named ``pack[i]``).
@@ -96,6 +102,17 @@ def evaluate_translate(
     A_all, B_all = dp.A[:n], dp.B[:n]
     name = str(config.get("name") or os.path.basename(os.path.normpath(str(model_dir))))
     rows: dict[str, list[dict[str, Any]]] = {name: [], "input": []}
+    notes: list[str] = []
+    feats: dict[str, list[np.ndarray]] | None = {name: [], "input": []} if fd_lite else None
+    gt_list: list[np.ndarray] = []
+    if feats is None:
+        notes.append("fd_lite not computed (fd_lite=False)")
+    else:
+        from lumachrome import fd_lite as fdl
+
+        if (why := fdl.available()) is not None:
+            notes.append(f"fd_lite not computed: {why}")
+            feats = None
     t0 = time.perf_counter()
     with torch.no_grad():
         for i in range(0, n, batch_size):
@@ -105,13 +122,29 @@ def evaluate_translate(
                 fake = model(a.to(dev)).float().cpu()
             if not torch.isfinite(fake).all():
                 raise ModelError(f"{model_dir}: the generator returned non-finite values")
-            for j, (p, g, x) in enumerate(zip(_u8(fake), _u8(b), _u8(a))):
+            P, G, X = _u8(fake), _u8(b), _u8(a)
+            if feats is not None:
+                feats[name].append(fdl.lite_features(P))
+                gt_list.append(fdl.lite_features(G))
+                if baseline:
+                    feats["input"].append(fdl.lite_features(X))
+            for j, (p, g, x) in enumerate(zip(P, G, X)):
                 where = f"{pack}[{i + j}]"
                 rows[name].append({"path": where, **image_metrics(p, g)})
                 if baseline:
                     rows["input"].append({"path": where, **image_metrics(x, g)})
+    fd = {name: math.nan, "input": math.nan}
+    row_notes = {name: list(notes), "input": list(notes)}
+    if feats is not None:
+        gt_feats = np.concatenate(gt_list)
+        for key in (name, "input") if baseline else (name,):
+            fd[key], why = fdl.fd_lite(np.concatenate(feats[key]), gt_feats)
+            if why is not None:
+                row_notes[key].append(why)
     seconds = time.perf_counter() - t0
-    out = {name: EvalResult.from_rows(rows[name], data_dir=str(pack), size=s, seconds=seconds)}
+    out = {name: EvalResult.from_rows(rows[name], data_dir=str(pack), size=s, seconds=seconds,
+                                      fd_lite=fd[name], notes=row_notes[name])}
     if baseline:
-        out["input"] = EvalResult.from_rows(rows["input"], data_dir=str(pack), size=s, seconds=0.0)
+        out["input"] = EvalResult.from_rows(rows["input"], data_dir=str(pack), size=s, seconds=0.0,
+                                            fd_lite=fd["input"], notes=row_notes["input"])
     return out
