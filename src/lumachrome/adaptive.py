@@ -39,6 +39,7 @@ __all__ = [
     "GAIN_GRID",
     "AdaptiveGain",
     "calibrate",
+    "collect_gain_scores",
     "colorfulness_torch",
     "fit_gain",
     "image_features",
@@ -252,6 +253,18 @@ def calibrate(colorizer: Any, data_dir: Any, *, cf_weight: float, stretch: float
     does (the colorizer's own flip setting, no gain), the chroma is stretched, and each gain of
     :data:`GAIN_GRID` is scored at ``size`` (bilinear ``ab``, the photo's own ``L``).
     """
+    feats, psnrs, cfs = collect_gain_scores(colorizer, data_dir, stretch=stretch, size=size,
+                                            batch_size=batch_size, limit=limit, progress=progress)
+    return fit_gain(feats, psnrs, cfs, cf_weight=cf_weight, stretch=stretch, ridge=ridge,
+                    fitted={"data": str(data_dir), "size": size})
+
+
+def collect_gain_scores(colorizer: Any, data_dir: Any, *, stretch: float = 0.0, size: int = 256,
+                        batch_size: int = 32, limit: int | None = None,
+                        progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The data :func:`fit_gain` needs, from one pass of the network over ``data_dir``: per-image
+    features ``(N, F)`` and the PSNR and colourfulness of every gain of :data:`GAIN_GRID` ``(N, G)``
+    (see :func:`calibrate`). Fitting several ``cf_weight`` values from one pass is then cheap."""
     from lumachrome.color.lab import rgb_to_lab
     from lumachrome.colorizer import working_shape
     from lumachrome.evaluate import _list_files, _progress_bar, load_eval_images
@@ -294,6 +307,4 @@ def calibrate(colorizer: Any, data_dir: Any, *, cf_weight: float, stretch: float
         from lumachrome.errors import DataError
 
         raise DataError(f"{data_dir}: {n} colour photos; calibrating needs at least {2 * len(FEATURES)}")
-    return fit_gain(torch.cat(feats).numpy(), torch.cat(psnrs).numpy(), torch.cat(cfs).numpy(),
-                    cf_weight=cf_weight, stretch=stretch, ridge=ridge,
-                    fitted={"data": str(data_dir), "size": size})
+    return torch.cat(feats).numpy(), torch.cat(psnrs).numpy(), torch.cat(cfs).numpy()
