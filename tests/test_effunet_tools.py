@@ -96,7 +96,7 @@ def test_web_app_engine_runs_an_effunet_folder_with_the_explain_view(tmp_path: P
         up = engine.upload(buf.getvalue(), "gray.png")
         res = engine.colorize(up["id"], model="eff", colour=1.5, explain=True)
         assert (res["model"], res["width"], res["height"]) == ("eff", 84, 60)
-        result = load_image(engine.path_of(res["id"], "result.png")).rgb
+        result = load_image(engine.path_of(res["id"], "result.png")[0]).rgb
         assert result.shape == (60, 84, 3)
         view = res["explain"]
         assert view["available"] and view["index"].endswith("explain/index.html")

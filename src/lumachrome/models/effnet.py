@@ -41,6 +41,7 @@ from torch import nn
 from lumachrome.color.lab import denormalize_ab, lab_to_rgb
 from lumachrome.errors import ModelError
 from lumachrome.models.layout import Stage, StageLayout
+from lumachrome.models.heads import ColorHead, check_choice, check_int
 from lumachrome.models.registry import register_model
 
 __all__ = [
@@ -174,8 +175,12 @@ class EfficientNetLite(nn.Module):
         self.head = _conv_bn(specs[-1][1], 1280, 1)
         self.fc = nn.Linear(1280, 1000) if classifier else None
 
-    def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        x = self.stem(x)
+    def features(self, x: torch.Tensor, stem_add: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """``stem_add`` (optional, the stem conv's output shape) is added before the stem's BatchNorm
+        (the colorizer's hint input)."""
+        s = self.stem
+        y = s.conv(s.pad(x))
+        x = s.act(s.bn(y if stem_add is None else y + stem_add))
         feats = []
         for i, block in enumerate(self.blocks):
             x = block(x)
@@ -303,19 +308,7 @@ class _SceneFiLM(nn.Module):
         return x * (1 + gamma[..., None, None]) + beta[..., None, None]
 
 
-def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-class EffUNetColorizer(nn.Module):
+class EffUNetColorizer(ColorHead, nn.Module):
     """U-Net colorizer on a pretrained EfficientNet-Lite encoder (see the module docstring).
 
     Args (JSON-serialisable, stored in ``config.json``):
@@ -345,19 +338,19 @@ class EffUNetColorizer(nn.Module):
         hint_channels: int = 0,
     ) -> None:
         super().__init__()
-        _check_choice("encoder", encoder, tuple(ENCODERS))
+        check_choice("encoder", encoder, tuple(ENCODERS))
         if isinstance(decoder, (str, bytes)) or not isinstance(decoder, Sequence) or len(decoder) != 4:
             raise ValueError(f"decoder={decoder!r} must be 4 positive integers (strides 16, 8, 4, 2)")
-        decoder = tuple(_check_int("decoder[]", d, 1) for d in decoder)
-        blocks = _check_int("blocks", blocks, 1)
-        _check_choice("head", head, ("regression", "classification"))
-        num_bins = _check_int("num_bins", num_bins, 0)
+        decoder = tuple(check_int("decoder[]", d, 1) for d in decoder)
+        blocks = check_int("blocks", blocks, 1)
+        check_choice("head", head, ("regression", "classification"))
+        num_bins = check_int("num_bins", num_bins, 0)
         if head == "classification" and num_bins < 1:
             raise ValueError("num_bins must be > 0 for head='classification'")
         if head == "regression" and num_bins != 0:
             raise ValueError(f"num_bins={num_bins} must be 0 for head='regression'")
-        global_context = _check_int("global_context", global_context, 0)
-        hint_channels = _check_int("hint_channels", hint_channels, 0)
+        global_context = check_int("global_context", global_context, 0)
+        hint_channels = check_int("hint_channels", hint_channels, 0)
         self._args = dict(encoder=encoder, decoder=list(decoder), blocks=blocks, head=head,
                           num_bins=num_bins, global_context=global_context)
         if hint_channels:
@@ -385,17 +378,7 @@ class EffUNetColorizer(nn.Module):
             with torch.no_grad():  # the hint part of the last stage's first conv starts at zero
                 w = self.dec[3].units[0].weight
                 w[:, decoder[2] + c2:].zero_()
-        out_channels = 2 if head == "regression" else num_bins
-        self.head = nn.Conv2d(decoder[3], out_channels, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-        if head == "classification":
-            self.register_buffer("ab_centers", torch.zeros(num_bins, 2))
-            self.register_buffer("prior", torch.full((num_bins,), 1.0 / num_bins))
-
-    @property
-    def args(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self._args.items()}
+        self._make_head(decoder[3])  # zero-initialised (ColorHead._make_head)
 
     def stage_layout(self) -> StageLayout:
         """The stages by name and stride, for tools that hook into them (:mod:`lumachrome.models.layout`).
@@ -464,16 +447,8 @@ class EffUNetColorizer(nn.Module):
             hints = self._pad(hints.to(x.dtype))
         elif hints is not None:
             raise ValueError("EffUNetColorizer: this model takes no hints (hint_channels=0)")
-        enc = self.encoder
-        y = enc.stem.bn(enc.stem.conv(enc.stem.pad(x)) + (self.hint_stem(enc.stem.pad(hints))
-                                                            if self.hint_channels else 0))
-        y = enc.stem.act(y)
-        feats = []
-        for i, block in enumerate(enc.blocks):
-            y = block(y)
-            if i in enc.taps:
-                feats.append(y)
-        vec = enc.head(y).float().mean(dim=(2, 3))
+        stem_add = self.hint_stem(self.encoder.stem.pad(hints)) if self.hint_channels else None
+        feats, vec = self.encoder.features(x, stem_add)
         f2, f4, f8, f16, f32 = feats
         z = self.bottleneck(f32)
         if self.glob is not None:
@@ -489,29 +464,6 @@ class EffUNetColorizer(nn.Module):
         if self.head_type == "classification":
             return out
         return denormalize_ab(AB_BOUND * torch.tanh(out / AB_BOUND))
-
-    def predict_ab(self, L: torch.Tensor, temperature: float | None = None,
-                   hints: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw ab ``(B, 2, H, W)`` for both heads (classification: annealed mean at ``temperature``)."""
-        out = self(L) if hints is None else self(L, hints)
-        if self.head_type == "regression":
-            return out
-        from lumachrome.color.bins import annealed_mean
-
-        t = self.default_temperature if temperature is None else temperature
-        return annealed_mean(out, self.ab_centers.float(), t)
-
-    @torch.no_grad()
-    def set_bins(self, centers: torch.Tensor, prior: torch.Tensor | None = None) -> None:
-        """Store the ab bin centres ``(Q, 2)`` and optionally the prior ``(Q,)`` (classification)."""
-        if self.head_type != "classification":
-            raise ModelError("set_bins: this is a regression model (head='regression'), it has no bins")
-        centers = torch.as_tensor(centers)
-        if tuple(centers.shape) != (self.num_bins, 2):
-            raise ModelError(f"set_bins: centers have shape {tuple(centers.shape)}, model expects ({self.num_bins}, 2)")
-        self.ab_centers.copy_(centers)
-        if prior is not None:
-            self.prior.copy_(torch.as_tensor(prior).reshape(self.num_bins))
 
 
 @register_model("effunet")

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumachrome.color.lab import denormalize_ab, normalize_l
-from lumachrome.errors import ModelError
+from lumachrome.models.heads import ColorHead, check_choice, check_int
 from lumachrome.models.layout import StageLayout, unet_layout
 from lumachrome.models.registry import register_model
 
@@ -206,19 +206,7 @@ class _GlobalContext(nn.Module):
 # --------------------------------------------------------------------------- the network
 
 
-def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-class UNetColorizer(nn.Module):
+class UNetColorizer(ColorHead, nn.Module):
     """U-Net mapping raw ``L`` to raw ``ab`` (regression) or ab-bin logits (classification).
 
     Args (all JSON-serialisable; :attr:`args` returns them as stored in ``config.json``):
@@ -261,21 +249,21 @@ class UNetColorizer(nn.Module):
         super().__init__()
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
             raise ValueError(f"widths={widths!r} must be a non-empty list of positive integers")
-        widths = tuple(_check_int("widths[]", w, 1) for w in widths)
-        blocks = _check_int("blocks", blocks, 1)
-        _check_choice("norm", norm, NORMS)
-        _check_choice("act", act, ACTS)
-        _check_choice("upsample", upsample, UPSAMPLES)
-        _check_choice("head", head, HEADS)
-        num_bins = _check_int("num_bins", num_bins, 0)
+        widths = tuple(check_int("widths[]", w, 1) for w in widths)
+        blocks = check_int("blocks", blocks, 1)
+        check_choice("norm", norm, NORMS)
+        check_choice("act", act, ACTS)
+        check_choice("upsample", upsample, UPSAMPLES)
+        check_choice("head", head, HEADS)
+        num_bins = check_int("num_bins", num_bins, 0)
         if head == "classification" and num_bins < 1:
             raise ValueError("num_bins must be > 0 for head='classification'")
         if head == "regression" and num_bins != 0:
             raise ValueError(f"num_bins={num_bins} must be 0 for head='regression'")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout!r} must be a number in [0, 1)")
-        hint_channels = _check_int("hint_channels", hint_channels, 0)
-        global_context = _check_int("global_context", global_context, 0)
+        hint_channels = check_int("hint_channels", hint_channels, 0)
+        global_context = check_int("global_context", global_context, 0)
 
         self._args = dict(
             widths=list(widths), blocks=blocks, norm=norm, act=act, upsample=upsample,
@@ -312,21 +300,7 @@ class UNetColorizer(nn.Module):
             Up(widths[i + 1], widths[i], blocks, norm, act, upsample, dropout)
             for i in reversed(range(self.depth - 1))
         )
-        out_channels = 2 if head == "regression" else num_bins
-        self.head = nn.Conv2d(widths[0], out_channels, 1)
-        # Zero-initialised head: the untrained model predicts grey (ab = 0, regression) or the
-        # uniform distribution over bins (classification) instead of saturated random colours.
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-
-        if head == "classification":
-            self.register_buffer("ab_centers", torch.zeros(num_bins, 2))
-            self.register_buffer("prior", torch.full((num_bins,), 1.0 / num_bins))
-
-    @property
-    def args(self) -> dict[str, Any]:
-        """The constructor arguments, JSON-ready (what ``config.json`` stores as ``args``)."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self._args.items()}
+        self._make_head(widths[0])  # zero-initialised (ColorHead._make_head)
 
     def stage_layout(self) -> StageLayout:
         """The stages by name and stride, for tools that hook into them (:mod:`lumachrome.models.layout`)."""
@@ -379,41 +353,6 @@ class UNetColorizer(nn.Module):
         if self.head_type == "classification":
             return y
         return denormalize_ab(AB_BOUND * torch.tanh(y / AB_BOUND))
-
-    def predict_ab(self, L: torch.Tensor, temperature: float | None = None,
-                   hints: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw ab ``(B, 2, H, W)`` for both heads (``hints``: see :meth:`forward`).
-
-        Classification decodes the logits with the annealed mean (Zhang et al. 2016, eq. 5) over
-        ``ab_centers`` at ``temperature`` (default :attr:`default_temperature`). Gradients flow; wrap
-        in ``torch.no_grad()`` for inference.
-        """
-        out = self(L) if hints is None else self(L, hints)
-        if self.head_type == "regression":
-            return out
-        from lumachrome.color.bins import annealed_mean
-
-        t = self.default_temperature if temperature is None else temperature
-        return annealed_mean(out, self.ab_centers.float(), t)
-
-    @torch.no_grad()
-    def set_bins(self, centers: torch.Tensor, prior: torch.Tensor | None = None) -> None:
-        """Store the ab bin centres ``(Q, 2)`` (raw ab) and optionally the empirical prior ``(Q,)``."""
-        if self.head_type != "classification":
-            raise ModelError("set_bins: this is a regression model (head='regression'), it has no bins")
-        centers = torch.as_tensor(centers)
-        if tuple(centers.shape) != (self.num_bins, 2):
-            raise ModelError(
-                f"set_bins: centers have shape {tuple(centers.shape)}, model expects ({self.num_bins}, 2)"
-            )
-        self.ab_centers.copy_(centers)
-        if prior is not None:
-            prior = torch.as_tensor(prior)
-            if tuple(prior.shape) != (self.num_bins,):
-                raise ModelError(
-                    f"set_bins: prior has shape {tuple(prior.shape)}, model expects ({self.num_bins},)"
-                )
-            self.prior.copy_(prior)
 
 
 # --------------------------------------------------------------------------- cost
