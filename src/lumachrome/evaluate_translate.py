@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 
 from lumachrome.errors import ConfigError, DataError, ModelError
 from lumachrome.evaluate import EvalResult
+from lumachrome.precision import autocast
 
 __all__ = ["evaluate_translate", "load_translate_model"]
 
@@ -118,7 +118,7 @@ def evaluate_translate(
         for i in range(0, n, batch_size):
             a = center_batch(A_all[i:i + batch_size], s)
             b = center_batch(B_all[i:i + batch_size], s)
-            with torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else nullcontext():
+            with autocast("cuda" if dev.type == "cuda" else None):
                 fake = model(a.to(dev)).float().cpu()
             if not torch.isfinite(fake).all():
                 raise ModelError(f"{model_dir}: the generator returned non-finite values")

@@ -422,14 +422,6 @@ class EffUNetColorizer(ColorHead, nn.Module):
         gray = lab_to_rgb(lab)[:, 1:2]  # R = G = B for a = b = 0
         return (gray - 0.5) / 0.5
 
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        return x
-
     def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """``L`` raw ``(B, 1, H, W)`` in [0, 100] (any H, W); ``hints`` ``(B, hint_channels, H, W)`` for
         hint models (None: no hints). Returns raw ab ``(B, 2, H, W)`` (regression) or logits

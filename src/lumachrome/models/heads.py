@@ -31,8 +31,18 @@ def check_int(name: str, value: Any, minimum: int) -> int:
 
 class ColorHead:
     """Mixin for colorizer modules with ``head_type`` (``"regression"`` / ``"classification"``),
-    ``num_bins``, ``default_temperature`` and, for classification, the ``ab_centers`` ``(Q, 2)`` and
+    ``num_bins``, ``default_temperature``, ``multiple`` (the input padding step) and, for classification, the ``ab_centers`` ``(Q, 2)`` and
     ``prior`` ``(Q,)`` buffers."""
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad ``x`` bottom/right to multiples of :attr:`multiple` (reflect; replicate when the padding
+        is not smaller than the size, which reflect cannot do). The network crops its output back."""
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+        return x
 
     def _make_head(self, channels: int) -> None:
         """The 1x1 output conv (2 channels, or ``num_bins`` logits), zero-initialised: the untrained

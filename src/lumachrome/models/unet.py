@@ -40,7 +40,6 @@ from collections import OrderedDict
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lumachrome.color.lab import denormalize_ab, normalize_l
@@ -308,15 +307,6 @@ class UNetColorizer(ColorHead, nn.Module):
 
     # ----------------------------------------------------------------------- forward
 
-    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph or pw:
-            # Reflect needs pad < size; fall back to replicate for tiny inputs.
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        return x, h, w
-
     def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """Args: ``L`` raw lightness ``(B, 1, H, W)`` in ``[0, 100]``; ``hints`` (models with
         ``hint_channels > 0`` only) ``(B, hint_channels, H, W)`` network-scale hint maps (for the
@@ -339,7 +329,8 @@ class UNetColorizer(ColorHead, nn.Module):
             x = torch.cat((x, hints.to(x.dtype)), dim=1)
         elif hints is not None:
             raise ValueError("UNetColorizer: this model takes no hints (hint_channels=0)")
-        x, h, w = self._pad(x)
+        h, w = x.shape[-2:]
+        x = self._pad(x)  # ColorHead._pad
         skips = []
         for stage in self.enc:
             x = stage(x)

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import json
 import random
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumachrome.errors import ConfigError, DataError
+from lumachrome.precision import autocast
 from lumachrome.train import distributed
 from lumachrome.train.config import RunConfig
 
@@ -282,7 +282,7 @@ class _GanTrainerBase:
         return self.ema.module if self.ema is not None else self.nets["G"]
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        return autocast("cuda" if self.amp else None)
 
     def _to(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
