@@ -1,9 +1,14 @@
 """Fine-tune the shipped photo model into the hint-conditioned ``photo-hints`` model.
 
+    # photo-hints v5 (the shipped one), from photo v5:
+    OMP_NUM_THREADS=2 .venv/bin/python scripts/train_hints.py \
+        --config src/lumachrome/configs/photo5-hints-cpu.yaml --init src/lumachrome/weights/photo
+    # photo-hints v1 (from photo v1, the U-Net of configs/photo-cpu.yaml):
     OMP_NUM_THREADS=1 .venv/bin/python scripts/train_hints.py --steps 2400 --out runs/photo-hints
-    # then copy runs/photo-hints/model to src/lumachrome/weights/photo-hints (with its model card)
+    # then export and calibrate the run (see `make photo-hints-model`) and copy it to
+    # src/lumachrome/weights/photo-hints with its model card
 
-Same data and sizes as ``configs/photo-cpu.yaml`` (64 px crops of the 96 px pack, validation at the
+Without ``--config``: same data and sizes as ``configs/photo-cpu.yaml`` (64 px crops of the 96 px pack, validation at the
 128 px working size); hints simulated as in Zhang et al. 2017 (see lumachrome.hints). Re-running
 with the same ``--out`` resumes from the last checkpoint; ``--overwrite`` starts over (the earlier run is
 moved aside to ``OUT.old-<time>``).
@@ -19,6 +24,8 @@ from lumachrome.train.hints import train_hints
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", help="a run config (YAML/TOML/JSON) describing data, network, optimiser and "
+                    "run; the options below then only override --init, --zero-share and --overwrite")
     ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -32,6 +39,12 @@ def main() -> None:
     ap.add_argument("--epoch-steps", type=int, default=200, help="validate every N steps")
     ap.add_argument("--overwrite", action="store_true", help="start over: move an earlier run in --out aside")
     a = ap.parse_args()
+    if a.config:
+        from lumachrome.train.config import load_config_file
+
+        cfg = RunConfig.from_dict(load_config_file(a.config), where=a.config)
+        train_hints(cfg, a.init, zero_share=a.zero_share, overwrite=a.overwrite or None)
+        return
     cfg = RunConfig.from_dict({
         "data": {"pack": [a.pack], "val": a.val, "size": a.size, "val_size": 128, "val_images": 64},
         "model": {"architecture": "unet", "head": "regression",

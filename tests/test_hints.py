@@ -148,6 +148,31 @@ def test_widen_from_starts_exactly_at_the_source_model(tmp_path):
         torch.testing.assert_close(dst(L, hints), src(L))  # zero weights on the hint channels
 
 
+def test_widen_from_starts_an_effunet_hint_model_exactly_at_the_source_model(tmp_path):
+    """photo-hints v5 starts from photo v5 (effunet): the hint stem is new and zero, the last decoder
+    stage's first convolution is widened; both leave the output unchanged at step 0."""
+    from lumachrome.train.hints import widen_from
+
+    torch.manual_seed(0)
+    args = {"decoder": [16, 16, 16, 8], "global_context": 8}
+    src = create_model("effunet", **args)
+    for p in src.parameters():
+        p.data.normal_(0, 0.05)
+    folder = save_model_dir(src, tmp_path / "src", architecture="effunet", args=src.args,
+                            preprocessing={"size": 64})
+    dst = create_model("effunet", **args, hint_channels=3)
+    widen_from(dst, folder)
+    src.eval(), dst.eval()
+    L = torch.rand(2, 1, 64, 64) * 100
+    hints = simulate_hints(torch.randn(2, 2, 64, 64) * 20, torch.Generator().manual_seed(1), zero_share=0)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(L), src(L))
+        torch.testing.assert_close(dst(L, hints), src(L))
+    dst.hint_stem.weight.data.fill_(0.1)  # a hint layer that does not start at zero is refused
+    with pytest.raises(ConfigError, match="does not start at zero"):
+        widen_from(dst, folder)
+
+
 def _train_tiny_hint_model(steps: int = 40):
     """A tiny hint model trained on images whose colour is random per image: only hints tell it."""
     from lumachrome.train.config import RunConfig

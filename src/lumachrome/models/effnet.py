@@ -402,6 +402,11 @@ class EffUNetColorizer(ColorHead, nn.Module):
             probe_encoder=True,
         )
 
+    def hint_inputs(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(widened, new)`` tensor names for :func:`lumachrome.train.hints.widen_from`: the last
+        decoder stage's first convolution also reads the hint map; ``hint_stem`` is hint-only."""
+        return ("dec.3.units.0.weight",), ("hint_stem.weight",)
+
     def train(self, mode: bool = True) -> "EffUNetColorizer":
         """As ``nn.Module.train``, but the encoder's BatchNorm layers stay in eval mode (module doc)."""
         super().train(mode)

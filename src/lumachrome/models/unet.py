@@ -307,6 +307,11 @@ class UNetColorizer(ColorHead, nn.Module):
 
     # ----------------------------------------------------------------------- forward
 
+    def hint_inputs(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(widened, new)`` tensor names for :func:`lumachrome.train.hints.widen_from`: the first
+        stage's input convolutions take ``L`` plus the hint channels; there are no hint-only layers."""
+        return ("enc.0.units.0.conv.weight", "enc.0.shortcut.weight"), ()
+
     def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """Args: ``L`` raw lightness ``(B, 1, H, W)`` in ``[0, 100]``; ``hints`` (models with
         ``hint_channels > 0`` only) ``(B, hint_channels, H, W)`` network-scale hint maps (for the

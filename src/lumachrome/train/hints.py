@@ -32,15 +32,14 @@ from lumachrome.train.supervised import SupervisedTrainer
 
 __all__ = ["HintTrainer", "train_hints", "validate_hints", "widen_from"]
 
-#: First-stage input convolutions, whose input channels grow by the hint channels.
-_INPUT_CONVS = ("enc.0.units.0.conv.weight", "enc.0.shortcut.weight")
-
-
 def widen_from(model: nn.Module, source: str | Path) -> None:
     """Copy a plain (``hint_channels=0``) model folder's weights into the hint model ``model``.
 
-    All tensors must match by name and shape except the first-stage input convolutions, whose
-    weights are copied into the ``L`` input slice; the hint slices are zero.
+    The model names what hints change through ``hint_inputs()``: ``(widened, new)``, where
+    ``widened`` are convolutions whose input channels grew by the hint channels (the source's weights
+    go to the leading input slice, the hint slice is zero) and ``new`` are tensors of hint-only
+    layers that keep their zero initialisation. Every other tensor must match by name and shape, so
+    at step 0 the hint model computes exactly what the source computes, with or without hints.
 
     Raises:
         ConfigError: no weights at ``source``, or they do not fit ``model``.
@@ -52,15 +51,20 @@ def widen_from(model: nn.Module, source: str | Path) -> None:
         path = path / "model.safetensors"
     if not path.is_file():
         raise ConfigError(f"hint fine-tuning: {source}: no model.safetensors found")
+    widened, new = model.hint_inputs() if hasattr(model, "hint_inputs") else ((), ())
     src = load_file(str(path))
     own = model.state_dict()
-    if set(src) != set(own):
-        diff = sorted(set(src) ^ set(own))
+    if set(src) != set(own) - set(new):
+        diff = sorted(set(src) ^ (set(own) - set(new)))
         raise ConfigError(f"hint fine-tuning: {path} does not match the model (differing tensors: {', '.join(diff[:4])})")
     with torch.no_grad():
         for k, v in own.items():
+            if k in new:
+                if v.count_nonzero():
+                    raise ConfigError(f"hint fine-tuning: the model's hint layer {k} does not start at zero")
+                continue
             s = src[k].to(v.dtype)
-            if k in _INPUT_CONVS and s.shape[1] < v.shape[1] and s.shape[0] == v.shape[0] and s.shape[2:] == v.shape[2:]:
+            if k in widened and s.shape[1] < v.shape[1] and s.shape[0] == v.shape[0] and s.shape[2:] == v.shape[2:]:
                 v.zero_()
                 v[:, : s.shape[1]].copy_(s)
             elif tuple(s.shape) == tuple(v.shape):
