@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_decoding import half_folder  # noqa: E402
 
-from lumachrome.adaptive import collect_gain_scores, fit_gain  # noqa: E402
+from lumachrome.calibrate import collect_gain_scores, fit_gain  # noqa: E402
 from lumachrome.colorizer import Colorizer  # noqa: E402
 from lumachrome.evaluate import evaluate, format_table, gray_predictor  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Tests of lumachrome.adaptive: features, chroma stretch, the fitted per-image gain, calibration."""
+"""Tests of lumachrome.adaptive (features, chroma stretch, the per-image gain) and lumachrome.calibrate (fitting it)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,8 @@ import torch
 from _stubs import RampAB, save_tiny_model
 from PIL import Image
 
-from lumachrome.adaptive import (
-    FEATURES,
-    GAIN_GRID,
-    AdaptiveGain,
-    calibrate,
-    colorfulness_torch,
-    fit_gain,
-    image_features,
-    score_gains,
-    stretch_chroma,
-)
+from lumachrome.adaptive import FEATURES, GAIN_GRID, AdaptiveGain, image_features, stretch_chroma
+from lumachrome.calibrate import calibrate, colorfulness_torch, fit_gain, score_gains
 from lumachrome.color.lab import lab_to_rgb, rgb_to_lab
 from lumachrome.colorizer import Colorizer
 from lumachrome.errors import ConfigError, DataError

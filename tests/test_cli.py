@@ -280,11 +280,11 @@ def test_data_pack(cli, tmp_path: Path) -> None:
 def test_models_lists_shipped_models(cli, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    from lumachrome import colorizer
+    from lumachrome.models import io as model_io
 
     weights = tmp_path / "weights"
     shutil.copytree(model_dir, weights / "demo")
-    monkeypatch.setattr(colorizer, "_weights_root", lambda: weights)
+    monkeypatch.setattr(model_io, "weights_root", lambda: weights)
     proc = cli("models", cwd=tmp_path)
     assert proc.returncode == 0
     assert proc.stdout.startswith("demo\t") and "regression" in proc.stdout and "64" in proc.stdout

@@ -17,6 +17,7 @@ from lumachrome import colorizer as colorizer_mod
 from lumachrome.color.lab import rgb_to_lab_np
 from lumachrome.colorizer import Colorizer, available_models, resolve_device, working_shape
 from lumachrome.errors import ConfigError, ImageError, ModelError
+from lumachrome.models import io as model_io
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -307,7 +308,7 @@ def test_load_unknown_name_lists_shipped(tmp_path: Path, model_dir: Path, monkey
     for f in model_dir.iterdir():
         (weights / "demo" / f.name).write_bytes(f.read_bytes())
     (weights / "not_a_model").mkdir()
-    monkeypatch.setattr(colorizer_mod, "_weights_root", lambda: weights)
+    monkeypatch.setattr(model_io, "weights_root", lambda: weights)
     assert available_models() == ["demo"]
     assert Colorizer.load("demo", device="cpu").name == "demo"
     with pytest.raises(ModelError, match=r"nosuch.*demo"):

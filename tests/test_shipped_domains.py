@@ -13,12 +13,11 @@ import pytest
 import torch
 
 from lumachrome.cli import main
-from lumachrome.colorizer import _weights_root
-from lumachrome.models.io import load_model_dir
+from lumachrome.models.io import load_model_dir, weights_root
 from lumachrome.translate import Translator
 
 DOMAINS = ("sketch", "nir", "thermal")
-WEIGHTS = Path(_weights_root() or "")
+WEIGHTS = Path(weights_root() or "")
 
 
 def _input(domain: str, h: int = 75, w: int = 110) -> np.ndarray:

@@ -542,8 +542,7 @@ def colorize_archive(
     """
     import torch
 
-    from lumachrome.colorizer import _SIXTEEN_BIT_EXTENSIONS, _quantize
-    from lumachrome.imageio import load_image, probe_image, save_image
+    from lumachrome.imageio import SIXTEEN_BIT_EXTENSIONS, load_image, probe_image, quantize, save_image
 
     if batch_size is None:
         batch_size = default_batch_size(colorizer.device)
@@ -612,9 +611,9 @@ def colorize_archive(
             item.image = None
             rgb = colorizer.join_ab(image.rgb, ab_small, out=image.rgb)  # in place, as colorize_file
             dst = item.job.dst
-            bit_depth = image.bit_depth if dst.suffix.lower() in _SIXTEEN_BIT_EXTENSIONS else 8
-            pixels = _quantize(rgb, bit_depth)
-            alpha = None if image.alpha is None else _quantize(image.alpha, bit_depth)
+            bit_depth = image.bit_depth if dst.suffix.lower() in SIXTEEN_BIT_EXTENSIONS else 8
+            pixels = quantize(rgb, bit_depth)
+            alpha = None if image.alpha is None else quantize(image.alpha, bit_depth)
             del image, rgb
             save_image(dst, pixels, alpha=alpha, bit_depth=bit_depth, quality=quality)
         finally:

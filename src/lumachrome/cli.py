@@ -412,7 +412,7 @@ def _triage(plan: Any, overwrite: bool, probe: bool) -> tuple[list[Job], int, in
     when ``probe``, output == input), skip existing outputs unless ``overwrite``.
 
     Returns ``(todo, failed, skipped)``."""
-    from lumachrome.colorizer import is_same_file
+    from lumachrome.imageio import is_same_file
     from lumachrome.imageio import probe_image
 
     failed = skipped = 0
@@ -654,20 +654,23 @@ def calibrate(
 ) -> int:
     """Fit a model's adaptive chroma gain on colour photos and store it in its config.json
     (decoding.adaptive_gain; colorize and evaluate then use it). Not for the photos you score it on."""
-    from lumachrome.adaptive import calibrate as fit
+    from lumachrome.calibrate import calibrate as fit
     from lumachrome.colorizer import Colorizer
-    from lumachrome.models.io import CONFIG_NAME, read_config
+    from lumachrome.models.io import read_config, update_config
 
-    config = read_config(model)  # a folder, not a shipped name: the package is not rewritten
+    read_config(model)  # a folder, not a shipped name: the package is not rewritten
     colorizer = Colorizer.load(model, device=device, adaptive=False)  # a stored gain is replaced, not read
     gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, limit=limit,
                progress=_stderr_is_tty())
-    config["decoding"] = {k: v for k, v in config["decoding"].items() if k != "saturation"}
-    config["decoding"]["adaptive_gain"] = gain.to_config()
-    _atomic_write_text(model / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+
+    def store(config: dict[str, Any]) -> None:
+        config["decoding"] = {k: v for k, v in config["decoding"].items() if k != "saturation"}
+        config["decoding"]["adaptive_gain"] = gain.to_config()
+
+    written = update_config(model, store)
     f = gain.fitted
     print(f"adaptive chroma gain fitted on {f['images']} photos of {data} (cf weight {cf_weight:g}, stretch "
-          f"{stretch:g}; mean best gain {f['mean_target_gain']:.2f}) and stored in {model / CONFIG_NAME}")
+          f"{stretch:g}; mean best gain {f['mean_target_gain']:.2f}) and stored in {written}")
     return 0
 
 
@@ -729,7 +732,7 @@ def export(
     text = str(checkpoint)
     is_model = (checkpoint / CONFIG_NAME).is_file()
     if not is_model and fmt == "onnx" and "/" not in text and os.sep not in text and not checkpoint.exists():
-        from lumachrome.colorizer import available_models
+        from lumachrome.models.io import available_models
 
         is_model = text in available_models()  # a shipped model name
     if fmt == "onnx" and is_model:
@@ -1071,12 +1074,9 @@ def explain_command(
 # models
 # --------------------------------------------------------------------------------------------
 def _describe_models() -> Iterator[str]:
-    from lumachrome.colorizer import _weights_root, available_models
+    from lumachrome.models.io import shipped_model_dirs
 
-    root = _weights_root()
-    for name in available_models():
-        assert root is not None
-        folder = root / name
+    for name, folder in shipped_model_dirs().items():
         try:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:

@@ -30,7 +30,6 @@ How an image is colorized (any size, a 24 MP photo included)
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -39,19 +38,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from lumachrome.color.lab import as_float_image, lab_to_rgb_np, rgb_to_lab_np
-from lumachrome.errors import ConfigError, ImageError, ModelError
+from lumachrome.color.lab import as_float_image, image_to_lab_np, lab_to_rgb_np
+from lumachrome.errors import ConfigError, ModelError
+from lumachrome.models.io import ModelFolder, available_models, load_model_dir, open_model
+from lumachrome.precision import resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
     from lumachrome.hints import Hint
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_SIZE",
     "SIZE_MULTIPLE",
     "Colorizer",
     "available_models",
-    "check_destination",
-    "is_same_file",
     "resolve_device",
     "working_shape",
 ]
@@ -62,78 +62,13 @@ DEFAULT_SIZE = 256
 SIZE_MULTIPLE = 16
 #: Pixels per row chunk of the full-resolution join (about 1 MP: 12 MB per float32 RGB chunk).
 _CHUNK_PIXELS = 1 << 20
-#: Output extensions that can hold 16 bits per channel.
-_SIXTEEN_BIT_EXTENSIONS = {".png", ".tif", ".tiff"}
 #: How the network runs: eager PyTorch, or ONNX Runtime (``lumachrome.onnx_export``).
 BACKENDS = ("torch", "onnx")
 
 
 # --------------------------------------------------------------------------------------------
-# shipped models and devices
+# working resolution
 # --------------------------------------------------------------------------------------------
-def _weights_root() -> Path | None:
-    """The package folder ``lumachrome/weights`` as a filesystem path (None when not a folder)."""
-    try:
-        root = resources.files("lumachrome") / "weights"
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover - broken installation
-        return None
-    path = Path(str(root))
-    return path if path.is_dir() else None
-
-
-def available_models() -> list[str]:
-    """Sorted names of the models shipped in ``lumachrome/weights/<name>/`` (folders with a config)."""
-    root = _weights_root()
-    if root is None:
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
-
-
-def _resolve_model_dir(name_or_dir: str | os.PathLike[str]) -> Path:
-    """A shipped model name -> its package folder; otherwise the argument as a folder path.
-
-    A plain name (no path separator, given as ``str``) is looked up among the shipped models first,
-    so ``"photo"`` means the shipped model even if the current folder has a ``photo/`` folder; write
-    ``./photo`` for the latter.
-    """
-    text = os.fspath(name_or_dir)
-    is_plain_name = isinstance(name_or_dir, str) and text and os.sep not in text and "/" not in text
-    if is_plain_name and text in available_models():
-        root = _weights_root()
-        assert root is not None
-        return root / text
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return path
-    shipped = ", ".join(available_models()) or "none"
-    if path.exists():
-        raise ModelError(f"model {text!r}: not a model folder (shipped models: {shipped})")
-    raise ModelError(f"unknown model {text!r}: neither a shipped model (available: {shipped}) nor a folder")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> ``cuda`` when available, else ``cpu``; other values are checked.
-
-    Raises:
-        ConfigError: an unparsable device string, or CUDA asked for but not available.
-    """
-    if isinstance(device, torch.device):
-        dev = device
-    elif device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            dev = torch.device(str(device))
-        except (RuntimeError, ValueError):
-            raise ConfigError(f"device {device!r}: not a torch device (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {str(device)!r}: CUDA is not available on this machine")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    return dev
-
-
 def working_shape(height: int, width: int, size: int, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
     """The network's input ``(h, w)`` for an image of ``height x width``.
 
@@ -157,13 +92,6 @@ def working_shape(height: int, width: int, size: int, multiple: int = SIZE_MULTI
 # --------------------------------------------------------------------------------------------
 # full-resolution helpers
 # --------------------------------------------------------------------------------------------
-def _lab_of(chunk: np.ndarray) -> np.ndarray:
-    """float32 ``(h, w, 3)`` Lab of an RGB ``(h, w, 3)`` or gray ``(h, w)`` sRGB chunk in [0, 1]."""
-    if chunk.ndim == 2:
-        chunk = np.repeat(chunk[:, :, None], 3, axis=2)
-    return rgb_to_lab_np(chunk)
-
-
 def _linear_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source rows and weights for bilinear resampling ``n_in -> n_out`` (OpenCV's convention).
 
@@ -176,17 +104,6 @@ def _linear_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     i1 = np.minimum(i0 + 1, n_in - 1)
     w1 = (src - i0).astype(np.float32)
     return i0, i1, w1
-
-
-def _quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
-    """float ``[0, 1]`` -> uint8 (``bit_depth=8``) or uint16 (16), rounded, in row chunks."""
-    peak, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
-    q = np.empty(x.shape, dtype=dtype)
-    rows = max(1, _CHUNK_PIXELS // max(1, x.shape[1]))
-    for r0 in range(0, x.shape[0], rows):
-        chunk = np.clip(x[r0 : r0 + rows], 0.0, 1.0) * np.float32(peak) + np.float32(0.5)
-        q[r0 : r0 + rows] = chunk.astype(dtype)
-    return q
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,26 +219,44 @@ class Colorizer:
                 a stale ``model.onnx``.
             ConfigError: a bad ``device``, ``size``, ``temperature``, ``saturation`` or ``backend``.
         """
-        from lumachrome.models.io import load_model_dir
-
         if backend not in BACKENDS:
             raise ConfigError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
-        folder = _resolve_model_dir(name_or_dir)
-        dev = resolve_device(device)
-        from lumachrome.models.io import read_config
-
-        if read_config(folder).get("task") == "translate":
-            raise ModelError(f"{folder}: an image-to-image model (task 'translate'); load it with "
+        model = open_model(name_or_dir)
+        device = resolve_device(device)
+        if model.task == "translate":
+            raise ModelError(f"{model.path}: an image-to-image model (task 'translate'); load it with "
                              "lumachrome.translate.Translator (the CLI does this for you)")
-        model, config = load_model_dir(folder, device=str(dev))
-        config = dict(config)
-        config.setdefault("name", folder.name)
-        col = cls(model, config, dev, size=size, temperature=temperature, saturation=saturation, flip=flip,
+        return cls.from_folder(model, device, size=size, temperature=temperature, backend=backend, threads=threads,
+                               saturation=saturation, flip=flip, adaptive=adaptive)
+
+    @classmethod
+    def from_folder(
+        cls,
+        model: ModelFolder,
+        device: str | torch.device = "auto",
+        *,
+        size: int | None = None,
+        temperature: float | None = None,
+        backend: str = "torch",
+        threads: int | None = None,
+        saturation: float | None = None,
+        flip: bool | None = None,
+        adaptive: bool = True,
+    ) -> "Colorizer":
+        """The colorizer of an opened model folder (:func:`lumachrome.models.io.open_model`; its config is
+        not read again): the shared load path of :meth:`load` and :func:`lumachrome.pipeline.load_pipeline`.
+        Arguments and errors as :meth:`load`."""
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        dev = resolve_device(device)
+        network, config = load_model_dir(model.path, device=str(dev), config=dict(model.config))
+        config.setdefault("name", model.path.name)
+        col = cls(network, config, dev, size=size, temperature=temperature, saturation=saturation, flip=flip,
                   adaptive=adaptive)
         if backend == "onnx":
-            from lumachrome.onnx_export import OnnxNetwork
+            from lumachrome.onnx_export import onnx_network
 
-            col.onnx = OnnxNetwork.load(folder, config=config, model=model, threads=threads, device=dev)
+            col.onnx = onnx_network(model.path, config=config, model=network, threads=threads, device=dev)
             col.backend = "onnx"
         return col
 
@@ -516,7 +451,7 @@ class Colorizer:
         hs, ws = working_shape(height, width, size or self.size, self.multiple)
         shrink = hs <= height and ws <= width
         small = cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        return np.ascontiguousarray(_lab_of(np.clip(small, 0.0, 1.0))[:, :, 0])
+        return np.ascontiguousarray(image_to_lab_np(np.clip(small, 0.0, 1.0))[:, :, 0])
 
     def join_ab(self, x: np.ndarray, ab_small: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
         """Step 3 of :meth:`colorize_array`: full-resolution sRGB from the input and the predicted ab.
@@ -542,7 +477,7 @@ class Colorizer:
         rows = max(1, _CHUNK_PIXELS // width)
         for r0 in range(0, height, rows):
             r1 = min(height, r0 + rows)
-            lab = _lab_of(x[r0:r1])  # (n, W, 3): the input's own L (a, b replaced below)
+            lab = image_to_lab_np(x[r0:r1])  # (n, W, 3): the input's own L (a, b replaced below)
             wgt = w1[r0:r1, None, None]
             top = ab_wide[i0[r0:r1]]
             bottom = ab_wide[i1[r0:r1]]
@@ -588,7 +523,7 @@ class Colorizer:
             ImageError: unreadable input; ``out_path`` is the input file; ``out_path`` exists and
                 not ``overwrite``; the output cannot be written (nothing is left behind).
         """
-        from lumachrome.imageio import load_image, save_image
+        from lumachrome.imageio import SIXTEEN_BIT_EXTENSIONS, check_destination, load_image, quantize, save_image
 
         src, dst = Path(in_path), Path(out_path)
         check_destination(src, dst, overwrite)
@@ -597,35 +532,10 @@ class Colorizer:
         # in place: saves 12 B/px
         rgb = self.colorize_array(x, size=size, out=image.rgb, ab_transform=ab_transform, hints=hints)
         del x
-        bit_depth = image.bit_depth if dst.suffix.lower() in _SIXTEEN_BIT_EXTENSIONS else 8
+        bit_depth = image.bit_depth if dst.suffix.lower() in SIXTEEN_BIT_EXTENSIONS else 8
         # Quantise here, in row chunks (save_image would make several float32 temporaries).
-        pixels = _quantize(rgb, bit_depth)
-        alpha = None if image.alpha is None else _quantize(image.alpha, bit_depth)
+        pixels = quantize(rgb, bit_depth)
+        alpha = None if image.alpha is None else quantize(image.alpha, bit_depth)
         del image, rgb
         save_image(dst, pixels, alpha=alpha, bit_depth=bit_depth, quality=quality)
         return dst
-
-
-def check_destination(src: Path, dst: Path, overwrite: bool) -> None:
-    """Refuse (``ImageError``, one line) an output that is the input, a folder, or exists without
-    ``overwrite``: an input is never lost and an existing result is replaced only on request."""
-    if is_same_file(src, dst):
-        raise ImageError(f"{dst}: refusing to overwrite the input image")
-    if dst.is_dir():
-        raise ImageError(f"{dst}: output is a folder, expected an image file name")
-    if dst.exists() and not overwrite:
-        raise ImageError(f"{dst}: output exists (use --overwrite to replace it)")
-
-
-def is_same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """True when ``a`` and ``b`` name the same file (same resolved path, or hard/symbolic links)."""
-    pa, pb = Path(a), Path(b)
-    try:
-        if pa.exists() and pb.exists():
-            return os.path.samefile(pa, pb)
-    except OSError:
-        pass
-    try:
-        return pa.resolve() == pb.resolve()
-    except (OSError, RuntimeError):
-        return os.path.abspath(pa) == os.path.abspath(pb)

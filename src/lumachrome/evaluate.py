@@ -57,11 +57,13 @@ from lumachrome.metrics import (
     PSNR_CAP,
     image_metrics,
 )
+from lumachrome.progress import task_bar
 
 __all__ = [
     "EvalResult",
     "PredictAB",
     "crop_resize_square",
+    "eval_files",
     "evaluate",
     "format_table",
     "gray_predictor",
@@ -117,7 +119,9 @@ def _is_gray_file(loaded: Any) -> bool:
     return bool(loaded.was_gray) and (single or mode in ("P", "PA"))
 
 
-def _list_files(data_dir: str | os.PathLike) -> list[Path]:
+def eval_files(data_dir: str | os.PathLike) -> list[Path]:
+    """The image files of an evaluation folder (searched recursively, sorted) or the single file given
+    (``DataError`` for a missing folder or one without images)."""
     root = Path(data_dir).expanduser()
     if root.is_file():
         return [root]
@@ -173,7 +177,7 @@ def load_eval_images(
         ConfigError: ``size`` below 8.
     """
     size = _check_size(size)
-    for path in _list_files(data_dir):
+    for path in eval_files(data_dir):
         gt, reason = _load_one(path, size)
         if gt is None:
             if skipped is not None:
@@ -320,24 +324,6 @@ class EvalResult:
         return {k: getattr(self, k) for k in keys}
 
 
-def _progress_bar(enabled: bool, total: int, description: str):
-    if not enabled:
-        return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    return bar, bar.add_task(description, total=total)
-
-
 def evaluate(
     predict_ab: PredictAB,
     data_dir: str | os.PathLike,
@@ -379,7 +365,7 @@ def evaluate(
         raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
 
     start = time.perf_counter()
-    files = _list_files(data_dir)
+    files = eval_files(data_dir)
     total = len(files) if limit is None else min(len(files), int(limit))
     skipped: list[tuple[str, str]] = []
     rows: list[dict[str, Any]] = []
@@ -393,7 +379,7 @@ def evaluate(
         notes.append(f"fd_lite not computed: {why}")
         features = None
 
-    bar = _progress_bar(progress, total, f"evaluating {Path(data_dir).name or data_dir}")
+    bar = task_bar(progress, total, f"evaluating {Path(data_dir).name or data_dir}")
 
     def flush() -> None:
         batch = np.stack(gts)

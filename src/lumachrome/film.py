@@ -41,10 +41,9 @@ import cv2
 import numpy as np
 import torch
 
-from lumachrome.color.lab import rgb_to_lab_np
+from lumachrome.color.lab import lightness, rgb_to_lab_np
 from lumachrome.errors import ConfigError, ImageError
 from lumachrome.metrics import colorfulness
-from lumachrome.restore._lightness import lightness
 
 # FFmpeg (inside OpenCV) logs its own errors on stderr ("[mov,mp4,...] moov atom not found") beside our
 # one-line error. Quiet (AV_LOG_QUIET) unless the user set the level; read when OpenCV first opens a

@@ -55,13 +55,18 @@ __all__ = [
     "GRAY_TOLERANCE",
     "IMAGE_EXTENSIONS",
     "SAVE_EXTENSIONS",
+    "SIXTEEN_BIT_EXTENSIONS",
     "LoadedImage",
     "apply_orientation",
+    "check_destination",
     "find_images",
     "float_to_unit",
+    "is_same_file",
     "iter_image_files",
     "load_image",
     "probe_image",
+    "quantize",
+    "read_pixels",
     "read_rgb_uint8",
     "save_image",
 ]
@@ -520,6 +525,15 @@ def load_image(
     return LoadedImage(rgb=rgb, alpha=alpha, bit_depth=d.bit_depth, mode=d.mode, was_gray=d.was_gray, path=Path(path))
 
 
+def read_pixels(
+    path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE
+) -> np.ndarray:
+    """The decoded pixels as stored: uint8 or uint16, ``(H, W)`` for gray, ``(H, W, 3)`` for colour (alpha
+    dropped). Same checks and EXIF orientation as :func:`load_image`, without its float RGB expansion, so
+    a gray input stays 1 byte (or 2) per pixel."""
+    return _decode(path, max_pixels, min_side, None).pixels
+
+
 def read_rgb_uint8(
     path: str | os.PathLike,
     *,
@@ -585,6 +599,24 @@ def probe_image(
 
 # --------------------------------------------------------------------------------------------
 # writing
+
+
+#: Output extensions that can hold 16 bits per channel.
+SIXTEEN_BIT_EXTENSIONS = frozenset({".png", ".tif", ".tiff"})
+#: Pixels per row chunk of :func:`quantize` (about 1 MP).
+_QUANTIZE_CHUNK_PIXELS = 1 << 20
+
+
+def quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
+    """float ``[0, 1]`` -> uint8 (``bit_depth=8``) or uint16 (16), rounded half up, in row chunks (no
+    full-size float temporaries: how the colorizers' outputs are quantised before :func:`save_image`)."""
+    peak, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
+    q = np.empty(x.shape, dtype=dtype)
+    rows = max(1, _QUANTIZE_CHUNK_PIXELS // max(1, x.shape[1]))
+    for r0 in range(0, x.shape[0], rows):
+        chunk = np.clip(x[r0 : r0 + rows], 0.0, 1.0) * np.float32(peak) + np.float32(0.5)
+        q[r0 : r0 + rows] = chunk.astype(dtype)
+    return q
 
 
 def _quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -824,3 +856,32 @@ def find_images(inputs: Sequence[str | os.PathLike] | str | os.PathLike, recursi
         else:
             raise ImageError(f"{p}: no such file or directory")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# destinations
+
+
+def check_destination(src: Path, dst: Path, overwrite: bool) -> None:
+    """Refuse (``ImageError``, one line) an output that is the input, a folder, or exists without
+    ``overwrite``: an input is never lost and an existing result is replaced only on request."""
+    if is_same_file(src, dst):
+        raise ImageError(f"{dst}: refusing to overwrite the input image")
+    if dst.is_dir():
+        raise ImageError(f"{dst}: output is a folder, expected an image file name")
+    if dst.exists() and not overwrite:
+        raise ImageError(f"{dst}: output exists (use --overwrite to replace it)")
+
+
+def is_same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when ``a`` and ``b`` name the same file (same resolved path, or hard/symbolic links)."""
+    pa, pb = Path(a), Path(b)
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+    except OSError:
+        pass
+    try:
+        return pa.resolve() == pb.resolve()
+    except (OSError, RuntimeError):
+        return os.path.abspath(pa) == os.path.abspath(pb)

@@ -1,4 +1,4 @@
-"""ONNX export of a model folder and an ONNX Runtime backend for :class:`~lumachrome.colorizer.Colorizer`.
+"""ONNX export of a model folder (the runtime that runs the graphs: :mod:`lumachrome.onnx_runtime`).
 
 ``lumachrome export MODEL --format onnx`` writes ``MODEL/model.onnx`` next to ``config.json`` and
 ``model.safetensors``; ``lumachrome colorize ... --backend onnx`` (or
@@ -32,8 +32,8 @@ The file carries metadata (``onnx`` ``metadata_props``): the SHA-256 of ``model.
 (``lumachrome.weights_sha256``) and of the architecture + args (``lumachrome.config_sha256``), the
 padding multiple, the head and the opset. :meth:`OnnxNetwork.load` recomputes both digests and
 refuses a stale ``model.onnx`` (exported from other weights) with a one-line ``ModelError`` that
-says how to re-export. A folder without ``model.onnx`` is exported in memory when loaded (about
-0.3 s for the shipped model); nothing is written to the model folder then.
+says how to re-export. A folder without ``model.onnx`` is exported in memory when loaded
+(:func:`onnx_network`, about 0.3 s for the shipped model); nothing is written to the model folder then.
 
 Speed (measured, ``benchmarks/bench_onnx.py``, shipped ``photo`` model, 2-core CPU): the network
 alone runs 2.8x (1 thread) / 3.1x (2 threads) faster than eager PyTorch (channels_last) on a 1 MP
@@ -43,9 +43,7 @@ input, 1.5-2.1x at 0.25 MP; end to end ``colorize_file`` gains 1.1-1.4x up to 1 
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 import warnings
 from pathlib import Path
@@ -58,7 +56,10 @@ from torch import nn
 
 from lumachrome import __version__
 from lumachrome.atomic import atomic_write_bytes
-from lumachrome.errors import ConfigError, ModelError
+from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
+from lumachrome.errors import ModelError
+from lumachrome.models.io import load_model_dir, resolve_model_dir
+from lumachrome.onnx_runtime import META_PREFIX, ONNX_NAME, OnnxNetwork, config_digest, weights_digest
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -67,41 +68,14 @@ __all__ = [
     "config_digest",
     "export_onnx",
     "export_onnx_bytes",
+    "onnx_network",
     "weights_digest",
 ]
 
-#: File name of the exported graph inside a model folder.
-ONNX_NAME = "model.onnx"
 #: ONNX opset of exported graphs (ONNX Runtime >= 1.11).
 DEFAULT_OPSET = 17
 #: Largest accepted |ab| difference between ONNX Runtime and PyTorch in the post-export check.
 EXPORT_TOLERANCE = 1e-3
-
-_META_PREFIX = "lumachrome."
-
-
-# --------------------------------------------------------------------------------------------
-# digests
-# --------------------------------------------------------------------------------------------
-def weights_digest(model_dir: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of ``model_dir/model.safetensors`` (``ModelError`` when it cannot be read)."""
-    from lumachrome.models.io import WEIGHTS_NAME
-
-    path = Path(model_dir) / WEIGHTS_NAME
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError as e:
-        raise ModelError(f"{path}: cannot read ({e.strerror or e})") from None
-    return h.hexdigest()
-
-
-def config_digest(config: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the parts of ``config.json`` that define the graph: architecture and args."""
-    key = {"architecture": config.get("architecture"), "args": config.get("args") or {}}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,7 +137,7 @@ def export_onnx_bytes(
     sample_L = torch.full((1, 1, _sample_side(multiple, 4), _sample_side(multiple, 6)), 50.0)
     axes = {0: "batch", 2: "height", 3: "width"}
     if net.classification:
-        args: tuple[torch.Tensor, ...] = (sample_L, torch.tensor([0.38], dtype=torch.float32))
+        args: tuple[torch.Tensor, ...] = (sample_L, torch.tensor([ANNEALED_MEAN_TEMPERATURE], dtype=torch.float32))
         input_names = ["L", "temperature"]
     else:
         args = (sample_L,)
@@ -194,7 +168,7 @@ def export_onnx_bytes(
         "opset": str(int(opset)),
         "name": name,
     }
-    onnx.helper.set_model_props(proto, {_META_PREFIX + k: v for k, v in meta.items()})
+    onnx.helper.set_model_props(proto, {META_PREFIX + k: v for k, v in meta.items()})
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
@@ -221,10 +195,7 @@ def export_onnx(
     Raises:
         ModelError: not a model folder, export failure, failed check, unwritable target.
     """
-    from lumachrome.colorizer import _resolve_model_dir
-    from lumachrome.models.io import load_model_dir
-
-    folder = _resolve_model_dir(model_dir)
+    folder = resolve_model_dir(model_dir)
     model, config = load_model_dir(folder, device="cpu")
     config = dict(config)
     config.setdefault("name", folder.name)
@@ -252,130 +223,34 @@ def _check_export(model: nn.Module, data: bytes, folder: Path) -> None:
         raise ModelError(f"{folder}: ONNX export check failed: ab differs from PyTorch by {err:.3g} > {EXPORT_TOLERANCE}")
 
 
-# --------------------------------------------------------------------------------------------
-# the runtime
-# --------------------------------------------------------------------------------------------
-class OnnxNetwork:
-    """An ONNX Runtime session computing raw ab from raw L, as the PyTorch model's ``predict_ab``.
+def onnx_network(
+    model_dir: str | os.PathLike[str],
+    *,
+    config: Mapping[str, Any],
+    model: nn.Module | None = None,
+    threads: int | None = None,
+    device: str | torch.device = "cpu",
+) -> OnnxNetwork:
+    """The ONNX graph of a model folder (``config``: its config, already read): ``model.onnx`` when
+    present (checked fresh, :meth:`OnnxNetwork.load_fresh`), else an in-memory export of ``model``
+    (loaded from the folder when not given).
 
-    Args:
-        model: path of a ``.onnx`` file or its bytes.
-        source: a name for messages (default: the path).
-        threads: intra-op threads (default ``torch.get_num_threads()``: the cores, or
-            ``OMP_NUM_THREADS``); inter-op threads are 1 (the graph is a chain).
-        device: ``"cpu"`` or ``"cuda[:N]"`` (needs the ``onnxruntime-gpu`` build).
-
-    Session options: graph optimisation ``ORT_ENABLE_ALL`` (constant folding, Conv+BatchNorm and
-    Conv+activation fusion, NCHWc layout on x86), sequential execution.
+    Raises:
+        ModelError: ``model.onnx`` is stale (other weights or architecture than the folder's),
+            was not written by lumachrome, or cannot be loaded.
     """
-
-    def __init__(
-        self,
-        model: str | os.PathLike[str] | bytes,
-        *,
-        source: str | None = None,
-        threads: int | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        import onnxruntime as ort
-
-        self.source = source or (str(model) if not isinstance(model, bytes) else "<bytes>")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.threads = int(threads) if threads else max(1, torch.get_num_threads())
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3  # errors only
-        dev = torch.device(device) if not isinstance(device, torch.device) else device
-        if dev.type == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ConfigError(f"device {str(dev)!r}: this onnxruntime build has no CUDA provider (pip install onnxruntime-gpu)")
-            providers: list[Any] = [("CUDAExecutionProvider", {"device_id": dev.index or 0}), "CPUExecutionProvider"]
-        elif dev.type == "cpu":
-            providers = ["CPUExecutionProvider"]
-        else:
-            raise ConfigError(f"device {str(dev)!r}: the onnx backend runs on cpu or cuda")
-        self.device = dev
-        what = model if isinstance(model, bytes) else str(model)
-        try:
-            self.session = ort.InferenceSession(what, opts, providers=providers)
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelError(f"{self.source}: cannot load ONNX model ({' '.join(str(e).split())[:300]})") from None
-        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.multiple = int(self.metadata.get(_META_PREFIX + "multiple", "1") or 1)
-        self.head = self.metadata.get(_META_PREFIX + "head", "regression")
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        if self.input_names[:1] != ["L"]:
-            raise ModelError(f"{self.source}: not a lumachrome ONNX graph (first input {self.input_names[:1]}, expected ['L'])")
-        self.default_temperature: float | None = None
-
-    # ---------------------------------------------------------------- loading from a model folder
-    @classmethod
-    def load(
-        cls,
-        model_dir: str | os.PathLike[str],
-        *,
-        config: Mapping[str, Any] | None = None,
-        model: nn.Module | None = None,
-        threads: int | None = None,
-        device: str | torch.device = "cpu",
-    ) -> "OnnxNetwork":
-        """The ONNX graph of a model folder: ``model.onnx`` when present (checked fresh), else an
-        in-memory export of ``model`` (loaded from the folder when not given).
-
-        Raises:
-            ModelError: ``model.onnx`` is stale (other weights or architecture than the folder's),
-                was not written by lumachrome, or cannot be loaded.
-        """
-        from lumachrome.models.io import load_model_dir, read_config
-
-        folder = Path(model_dir)
-        cfg = dict(config) if config is not None else read_config(folder)
-        digest = weights_digest(folder)
-        path = folder / ONNX_NAME
-        if path.is_file():
-            net = cls(path, threads=threads, device=device)
-            found = net.metadata.get(_META_PREFIX + "weights_sha256")
-            if found is None:
-                raise ModelError(f"{path}: not exported by lumachrome (no weights digest); re-export: lumachrome export {folder} --format onnx")
-            if found != digest or net.metadata.get(_META_PREFIX + "config_sha256") != config_digest(cfg):
-                raise ModelError(
-                    f"{path}: stale ONNX file (exported from other weights than {folder / 'model.safetensors'}); "
-                    f"re-export: lumachrome export {folder} --format onnx"
-                )
-        else:
-            if model is None:
-                model, cfg = load_model_dir(folder, device="cpu")
-            cfg.setdefault("name", folder.name)
-            data = export_onnx_bytes(model, cfg, digest)
-            net = cls(data, source=f"{folder} (in-memory ONNX export)", threads=threads, device=device)
-        temperature = (cfg.get("decoding") or {}).get("temperature")
-        net.default_temperature = None if temperature is None else float(temperature)
-        return net
-
-    # ---------------------------------------------------------------- inference
-    def __call__(self, L: np.ndarray, temperature: float | None = None) -> np.ndarray:
-        """Raw ab ``(B, 2, H, W)`` float32 for raw L ``(B, 1, H, W)`` (any ``H, W``; see the module doc)."""
-        L = np.ascontiguousarray(L, dtype=np.float32)
-        if L.ndim != 4 or L.shape[1] != 1:
-            raise ValueError(f"OnnxNetwork: expected L of shape (B, 1, H, W), got {L.shape}")
-        h, w = L.shape[2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph or pw:  # as UNetColorizer._pad: reflect (replicate for tiny inputs), bottom/right
-            mode = "reflect" if ph < h and pw < w else "edge"
-            L = np.pad(L, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
-        feed = {"L": L}
-        if "temperature" in self.input_names:
-            t = temperature if temperature is not None else self.default_temperature
-            t = 0.38 if t is None else float(t)
-            if not t > 0:
-                raise ConfigError(f"temperature must be > 0, got {t}")
-            feed["temperature"] = np.array([t], dtype=np.float32)
-        ab = self.session.run(["ab"], feed)[0]
-        if ph or pw:
-            ab = np.ascontiguousarray(ab[:, :, :h, :w])
-        return ab
-
-    def __repr__(self) -> str:
-        return f"OnnxNetwork({self.source!r}, head={self.head!r}, threads={self.threads}, device={str(self.device)!r})"
+    folder = Path(model_dir)
+    cfg = dict(config)
+    digest = weights_digest(folder)
+    path = folder / ONNX_NAME
+    if path.is_file():
+        net = OnnxNetwork.load_fresh(path, cfg, digest, threads=threads, device=device)
+    else:
+        if model is None:
+            model, cfg = load_model_dir(folder, device="cpu", config=cfg)
+        cfg.setdefault("name", folder.name)
+        data = export_onnx_bytes(model, cfg, digest)
+        net = OnnxNetwork(data, source=f"{folder} (in-memory ONNX export)", threads=threads, device=device)
+    temperature = (cfg.get("decoding") or {}).get("temperature")
+    net.default_temperature = None if temperature is None else float(temperature)
+    return net

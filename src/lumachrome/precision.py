@@ -1,4 +1,10 @@
-"""Where bf16 autocast pays: CUDA, and CPUs with native bf16 matrix units.
+"""The device and precision policy: which device a ``device`` setting means, and where bf16 autocast pays.
+
+:func:`resolve_device` is the one place where ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` become a
+``torch.device`` (inference, training, the web app, evaluation: all of them), checked against the
+machine.
+
+bf16 autocast pays on CUDA, and on CPUs with native bf16 matrix units.
 
 On a CPU with AMX (Sapphire Rapids and later) or AVX512-BF16, ``torch.autocast("cpu",
 dtype=torch.bfloat16)`` with channels-last tensors runs convolutions through oneDNN's bf16 kernels:
@@ -15,7 +21,59 @@ from functools import lru_cache
 
 import torch
 
-__all__ = ["autocast", "bf16_autocast_device", "cpu_bf16_supported"]
+from lumachrome.errors import ConfigError
+
+__all__ = ["autocast", "bf16_autocast_device", "cpu_bf16_supported", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device | None = "auto", *, local_rank: int | None = None,
+                   setting: str | None = None) -> torch.device:
+    """``"auto"`` (or None, ``""``) -> ``cuda`` when available, else ``cpu``; other values are checked.
+
+    Args:
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``.
+        local_rank: a distributed training process's local rank: a CUDA device becomes
+            ``cuda:LOCAL_RANK`` (one GPU per process, the mapping set by ``CUDA_VISIBLE_DEVICES``).
+        setting: the configuration key the value came from (``"train.device"``); messages name it.
+
+    Raises:
+        ConfigError: an unparsable device string, or CUDA asked for but not available.
+    """
+    if setting is not None:
+        return _resolve_setting(str(device), local_rank, setting)
+    if isinstance(device, torch.device):
+        dev = device
+    elif device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(str(device))
+        except (RuntimeError, ValueError):
+            raise ConfigError(f"device {device!r}: not a torch device (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {str(device)!r}: CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
+def _resolve_setting(name: str, local_rank: int | None, setting: str) -> torch.device:
+    """:func:`resolve_device` for a value read from a config file (messages name ``setting``)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"{setting}: '{name}' requested but CUDA is not available")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"{setting}: '{name}' is not a device ({str(e).splitlines()[0]})") from None
+    if local_rank is not None and dev.type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"LOCAL_RANK {local_rank}: only {torch.cuda.device_count()} CUDA device(s) visible "
+                              f"(use at most that many processes per node)")
+        dev = torch.device("cuda", local_rank)
+    return dev
 
 
 @lru_cache(maxsize=1)

@@ -61,7 +61,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from lumachrome.constants import REC601_LUMA
 from lumachrome.errors import ConfigError, ImageError, ModelError
+from lumachrome.models.io import ModelFolder, load_model_dir, open_model
+from lumachrome.precision import resolve_device
 
 __all__ = ["DOMAIN_DEFAULTS", "Translator", "estimate_line_width", "is_translate_model"]
 
@@ -83,11 +86,8 @@ GDAL_CACHE_MB = 32
 def is_translate_model(name_or_dir: str | os.PathLike[str]) -> bool:
     """True when ``name_or_dir`` (a shipped name or folder) is an image-to-image model
     (``config["task"] == "translate"``); False for colorizers and for anything unreadable."""
-    from lumachrome.colorizer import _resolve_model_dir
-    from lumachrome.models.io import read_config
-
     try:
-        return read_config(_resolve_model_dir(name_or_dir)).get("task") == "translate"
+        return open_model(name_or_dir).task == "translate"
     except (ModelError, OSError):
         return False
 
@@ -112,6 +112,11 @@ def estimate_line_width(gray: np.ndarray, threshold: int = 128, max_pixels: int 
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
     inner = int(cv2.erode(dark, cross, borderType=cv2.BORDER_CONSTANT, borderValue=0).sum())
     return 2.0 * n / max(1, n - inner)
+
+
+def _luma(f: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of a float ``(h, w, >=3)`` RGB image (``(h, w)``, float32)."""
+    return f[:, :, 0] * REC601_LUMA[0] + f[:, :, 1] * REC601_LUMA[1] + f[:, :, 2] * REC601_LUMA[2]
 
 
 def _ramp(n: int, overlap: int, taper_start: bool, taper_end: bool) -> np.ndarray:
@@ -142,8 +147,6 @@ class Translator:
         self, model: nn.Module, config: dict[str, Any], device: str | torch.device = "cpu", *, size: int | None = None,
         **options: Any,
     ) -> None:  # fmt: skip
-        from lumachrome.colorizer import resolve_device
-
         self.config = dict(config)
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -186,24 +189,24 @@ class Translator:
             ModelError: unknown name, not a model folder, not a translation model, weights that do
                 not match the config.
         """
-        from lumachrome.colorizer import _resolve_model_dir, resolve_device
-        from lumachrome.models.io import load_model_dir, read_config
-
-        folder = _resolve_model_dir(name_or_dir)
-        config = read_config(folder)
-        if config.get("task") != "translate":
-            raise ModelError(f"{folder}: not an image-to-image model (config task {config.get('task')!r}, "
+        model = open_model(name_or_dir)
+        if model.task != "translate":
+            raise ModelError(f"{model.path}: not an image-to-image model (config task {model.config.get('task')!r}, "
                              "expected 'translate'); use Colorizer for colorization models")  # fmt: skip
-        out_space = (config.get("output") or {}).get("space", "rgb")
-        if out_space != "rgb":
-            raise ModelError(f"{folder}: output space {out_space!r} is not supported (rgb only)")
-        import lumachrome.models  # noqa: F401  (registers every architecture)
+        return cls.from_folder(model, device, **kwargs)
 
+    @classmethod
+    def from_folder(cls, model: ModelFolder, device: str | torch.device = "cpu", **kwargs: Any) -> "Translator":
+        """The translator of an opened model folder (:func:`lumachrome.models.io.open_model`; its config is
+        not read again): the shared load path of :meth:`load` and :func:`lumachrome.pipeline.load_pipeline`.
+        Arguments and errors as :meth:`load`."""
+        out_space = (model.config.get("output") or {}).get("space", "rgb")
+        if out_space != "rgb":
+            raise ModelError(f"{model.path}: output space {out_space!r} is not supported (rgb only)")
         dev = resolve_device(device)
-        model, config = load_model_dir(folder, device=str(dev))
-        config = dict(config)
-        config.setdefault("name", folder.name)
-        return cls(model, config, dev, **kwargs)
+        network, config = load_model_dir(model.path, device=str(dev), config=dict(model.config))
+        config.setdefault("name", model.path.name)
+        return cls(network, config, dev, **kwargs)
 
     def __repr__(self) -> str:
         return f"Translator({self.name!r}, domain={self.domain!r}, mode={self.options['mode']!r}, device={self.device})"
@@ -238,7 +241,7 @@ class Translator:
         if c == self.in_channels:
             return np.ascontiguousarray(f.transpose(2, 0, 1))
         if self.in_channels == 1 and c in (3, 4):
-            g = f[:, :, 0] * 0.299 + f[:, :, 1] * 0.587 + f[:, :, 2] * 0.114
+            g = _luma(f)
             return g[None].astype(np.float32)
         if self.in_channels == 3 and c == 1:
             return np.repeat(f.transpose(2, 0, 1), 3, axis=0)
@@ -248,12 +251,12 @@ class Translator:
         st = self.options.get("stretch")
         if not st:
             return None
-        from lumachrome.data.geo import _limits
+        from lumachrome.data.geo import percentile_limits
 
         step = max(1, int(math.sqrt(x.shape[1] * x.shape[2] / 1_000_000)))
         sub = x[:, ::step, ::step]
         v = None if valid is None else valid[::step, ::step]
-        return _limits(sub, v, float(st[0]), float(st[1]))
+        return percentile_limits(sub, v, float(st[0]), float(st[1]))
 
     @staticmethod
     def _apply_limits(x: np.ndarray, limits: Sequence[tuple[float, float]] | None) -> np.ndarray:
@@ -333,7 +336,7 @@ class Translator:
                 continue
             f = c.astype(np.float32) * np.float32(1 / 255 if a.dtype == np.uint8 else 1 / 65535 if a.dtype == np.uint16 else 1)
             if f.ndim == 3:
-                f = f[:, :, 0] * 0.299 + f[:, :, 1] * 0.587 + f[:, :, 2] * 0.114 if f.shape[2] >= 3 else f[:, :, 0]
+                f = _luma(f) if f.shape[2] >= 3 else f[:, :, 0]
             g[r0 : r0 + len(c)] = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
         return g
 
@@ -433,9 +436,8 @@ class Translator:
             ImageError: unreadable input, bad band choice, ``dst`` is the input or exists (without
                 ``overwrite``), ``dst`` cannot be written (nothing is left behind).
         """
-        from lumachrome.colorizer import check_destination
         from lumachrome.data.geo import GEOTIFF_EXTENSIONS, is_geotiff
-        from lumachrome.imageio import save_image
+        from lumachrome.imageio import check_destination, read_pixels, save_image
 
         src, dst = Path(src), Path(dst)
         check_destination(src, dst, overwrite)
@@ -443,11 +445,9 @@ class Translator:
             return self._translate_raster(src, dst, bands, geo_out=dst.suffix.lower() in GEOTIFF_EXTENSIONS, quality=quality)
         if bands is not None and bands != []:
             raise ImageError(f"{src}: band selection needs a (Geo)TIFF input")
-        from lumachrome.imageio import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, _decode
-
         # imageio's decoder (checks, EXIF orientation, 16-bit) without its RGB expansion: a gray
         # input stays 1 byte per pixel
-        px = _decode(src, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, None).pixels
+        px = read_pixels(src)
         if px.dtype != np.uint8:
             px = np.clip(np.rint(px.astype(np.float32) * (255.0 / 65535.0 if px.dtype == np.uint16 else 255.0)), 0, 255).astype(np.uint8)
         if px.ndim == 3 and self.in_channels == 1:
@@ -459,19 +459,19 @@ class Translator:
         return dst
 
     def _choose_bands(self, path: Path, bands: Sequence[int | str] | int | str | None) -> list[int]:
-        from lumachrome.data.geo import _band_names, _open, resolve_bands
+        from lumachrome.data.geo import band_names, open_raster, resolve_bands
 
-        with _open(path) as ds:
+        with open_raster(path) as ds:
             if bands is not None and bands != []:
                 idx = resolve_bands(ds, bands)
             elif ds.count == self.in_channels:
                 idx = list(range(1, ds.count + 1))
             elif self.in_channels == 1:
-                hits = [i for i in range(1, ds.count + 1) if any(n.lower() in _NIR_NAMES for n in _band_names(ds, i))]
+                hits = [i for i in range(1, ds.count + 1) if any(n.lower() in _NIR_NAMES for n in band_names(ds, i))]
                 if len(hits) != 1 or self.domain != "nir":
-                    from lumachrome.data.geo import _band_label
+                    from lumachrome.data.geo import band_label
 
-                    labels = "; ".join(_band_label(ds, i) for i in range(1, ds.count + 1))
+                    labels = "; ".join(band_label(ds, i) for i in range(1, ds.count + 1))
                     raise ImageError(f"{path}: {ds.count} bands ({labels}); choose the input band with --bands N or --band-name NAME")
                 idx = hits
             else:
@@ -489,7 +489,7 @@ class Translator:
             return self._translate_raster_inner(src, dst, bands, geo_out=geo_out, quality=quality)
 
     def _translate_raster_inner(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int) -> Path:
-        from lumachrome.data.geo import GeoTiffWriter, Window, _open, band_limits, read_raster
+        from lumachrome.data.geo import GeoTiffWriter, Window, band_limits, open_raster, read_raster
         from lumachrome.imageio import save_image
 
         idx = self._choose_bands(src, bands)
@@ -502,7 +502,7 @@ class Translator:
             labels = describe_bands(src)
             raise ImageError(f"{src}: band {'; band '.join(labels[i - 1] for i in empty)} holds no valid pixel "
                              "(all no-data or NaN): nothing to translate")
-        with _open(src) as ds:
+        with open_raster(src) as ds:
             H, W, crs, transform = ds.height, ds.width, ds.crs, ds.transform
             dtype = np.dtype(ds.dtypes[idx[0] - 1])
             has_nodata = any(v is not None for v in (ds.nodatavals[i - 1] for i in idx)) or any(

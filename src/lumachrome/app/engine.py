@@ -265,10 +265,9 @@ class Engine:
     # ------------------------------------------------------------------ models
     def models(self) -> list[dict[str, Any]]:
         """The models offered in the page: name, kind (colorize / translate), hint input, working size."""
-        from lumachrome.colorizer import _weights_root, available_models
+        from lumachrome.models.io import shipped_model_dirs
 
-        root = _weights_root()
-        folders = {name: root / name for name in available_models()} if root is not None else {}
+        folders = shipped_model_dirs()
         folders.update({name: Path(p) for name, p in self.config.extra_models.items()})
         out = []
         for name, folder in folders.items():

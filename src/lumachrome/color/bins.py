@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from lumachrome.color.lab import lab_to_rgb
+from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
 
 __all__ = [
     "ABGamut",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 #: Annealed-mean temperature (Zhang et al. Sec. 2.3: T = 0.38).
-DEFAULT_TEMPERATURE = 0.38
+DEFAULT_TEMPERATURE = ANNEALED_MEAN_TEMPERATURE
 #: Gaussian kernel width in ab units, for soft encoding and prior smoothing (Sec. 2.1 / 2.2).
 DEFAULT_SIGMA = 5.0
 #: Mixing weight of the uniform distribution in the rebalancing weights (Eq. 4: lambda = 1/2).

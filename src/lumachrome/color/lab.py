@@ -33,9 +33,12 @@ __all__ = [
     "L_SCALE",
     "as_float_image",
     "denormalize_ab",
+    "gray_from_lightness",
+    "image_to_lab_np",
     "lab_to_rgb",
     "lab_to_rgb_np",
     "normalize_ab",
+    "lightness",
     "normalize_l",
     "rgb_to_lab",
     "rgb_to_lab_np",
@@ -346,3 +349,63 @@ def as_float_image(image: np.ndarray, name: str = "image", clip: bool = True) ->
     if not clip:
         return x
     return np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# lightness only (numpy): CIE L of sRGB images and back, without building full Lab arrays.
+# For a gray pixel (R = G = B) Y is the linear value itself, so gray_from_lightness inverts lightness
+# exactly: gray sRGB with that lightness has a = b = 0.
+# --------------------------------------------------------------------------------------------
+_Y_FROM_RGB = np.array(_XYZ_FROM_RGB[1], dtype=np.float32)
+
+
+def _linear(v: np.ndarray) -> np.ndarray:
+    return np.where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92).astype(np.float32)
+
+
+def lightness(image: np.ndarray) -> np.ndarray:
+    """CIE ``L`` in ``[0, 100]`` of an sRGB image.
+
+    Args:
+        image: ``(H, W)`` gray or ``(H, W, 3)`` sRGB (float in [0, 1], uint8 or uint16).
+
+    Returns:
+        float32 ``(H, W)``; equals ``rgb_to_lab_np(image)[..., 0]`` to about 1e-4.
+    """
+    x = as_float_image(image)
+    if x.ndim == 2:
+        y = _linear(x)
+    else:
+        y = _linear(x) @ _Y_FROM_RGB
+    f = np.where(y > _EPS, np.cbrt(y), _KAPPA * y + np.float32(16 / 116))
+    return (np.float32(116) * f - np.float32(16)).astype(np.float32)
+
+
+def gray_from_lightness(L: np.ndarray, channels: int = 1) -> np.ndarray:
+    """Gray sRGB with lightness ``L``: the inverse of :func:`lightness` for ``a = b = 0``.
+
+    Args:
+        L: ``(H, W)`` raw lightness (clipped to ``[0, 100]``).
+        channels: 1 -> ``(H, W)``; 3 -> ``(H, W, 3)`` (three equal channels).
+
+    Returns:
+        float32 gray sRGB in ``[0, 1]``.
+    """
+    L = np.clip(np.asarray(L, dtype=np.float32), 0.0, 100.0)
+    f = (L + np.float32(16)) / np.float32(116)
+    y = np.where(f > 0.2068966, f * f * f, (f - np.float32(16 / 116)) / np.float32(_KAPPA))
+    y = np.clip(y, 0.0, 1.0)
+    v = np.where(y > 0.0031308, 1.055 * np.power(y, 1 / 2.4) - 0.055, 12.92 * y)
+    v = np.clip(v, 0.0, 1.0).astype(np.float32)
+    if channels == 3:
+        return np.repeat(v[:, :, None], 3, axis=2)
+    if channels != 1:
+        raise ValueError(f"gray_from_lightness: channels must be 1 or 3, got {channels}")
+    return v
+
+
+def image_to_lab_np(image: np.ndarray) -> np.ndarray:
+    """float32 ``(h, w, 3)`` Lab of an RGB ``(h, w, 3)`` or gray ``(h, w)`` sRGB float image in [0, 1]."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return rgb_to_lab_np(image)

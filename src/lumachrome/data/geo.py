@@ -41,10 +41,14 @@ __all__ = [
     "GeoRaster",
     "GeoTiffWriter",
     "Window",
+    "band_label",
     "band_limits",
+    "band_names",
     "describe_bands",
     "empty_bands",
     "is_geotiff",
+    "open_raster",
+    "percentile_limits",
     "percentile_stretch",
     "read_raster",
     "resolve_bands",
@@ -111,7 +115,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _open(path: str | os.PathLike) -> Iterator[Any]:
+def open_raster(path: str | os.PathLike) -> Iterator[Any]:
     """``rasterio.open`` for reading with one-line :class:`ImageError` messages."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
@@ -140,7 +144,7 @@ def is_geotiff(path: str | os.PathLike) -> bool:
     if path.suffix.lower() not in GEOTIFF_EXTENSIONS or not path.is_file():
         return False
     try:
-        with _open(path) as ds:
+        with open_raster(path) as ds:
             return ds.crs is not None or not ds.transform.is_identity
     except (ImageError, OSError):
         return False
@@ -148,16 +152,17 @@ def is_geotiff(path: str | os.PathLike) -> bool:
 
 def describe_bands(path: str | os.PathLike) -> list[str]:
     """One label per band, ``"1: nir (uint16)"``, for messages and ``--help`` output."""
-    with _open(path) as ds:
-        return [_band_label(ds, i) for i in range(1, ds.count + 1)]
+    with open_raster(path) as ds:
+        return [band_label(ds, i) for i in range(1, ds.count + 1)]
 
 
-def _band_label(ds: Any, index: int) -> str:
-    names = [n for n in _band_names(ds, index) if n]
+def band_label(ds: Any, index: int) -> str:
+    """``"4: nir (uint16)"``: band ``index`` of an open dataset, for messages."""
+    names = [n for n in band_names(ds, index) if n]
     return f"{index}: {names[0] if names else '(no description)'} ({ds.dtypes[index - 1]})"
 
 
-def _band_names(ds: Any, index: int) -> list[str]:
+def band_names(ds: Any, index: int) -> list[str]:
     """Names a band answers to: description, name/BAND_NAME tags, colour interpretation."""
     names = [ds.descriptions[index - 1] or ""]
     try:
@@ -200,9 +205,9 @@ def resolve_bands(ds: Any, bands: Sequence[int | str] | None) -> list[int]:
         if not isinstance(b, str) or not b.strip():
             raise ImageError(f"{path}: band {b!r} is neither a 1-based index nor a name")
         want = b.strip().lower()
-        hits = [i for i in range(1, ds.count + 1) if want in (n.lower() for n in _band_names(ds, i) if n)]
+        hits = [i for i in range(1, ds.count + 1) if want in (n.lower() for n in band_names(ds, i) if n)]
         if len(hits) != 1:
-            labels = "; ".join(_band_label(ds, i) for i in range(1, ds.count + 1))
+            labels = "; ".join(band_label(ds, i) for i in range(1, ds.count + 1))
             why = "no band" if not hits else f"{len(hits)} bands ({', '.join(map(str, hits))})"
             raise ImageError(
                 f"{path}: {why} named {b!r} (bands: {labels}); choose the band by its 1-based index instead"
@@ -238,7 +243,7 @@ def read_raster(
     from rasterio.errors import NodataShadowWarning, RasterioError
     from rasterio.windows import Window as RioWindow
 
-    with _open(path) as ds:
+    with open_raster(path) as ds:
         idx = resolve_bands(ds, bands)
         rio_win = None
         transform = ds.transform
@@ -295,12 +300,12 @@ def band_limits(
     if isinstance(source, GeoRaster):
         raster = source
     else:
-        with _open(source) as ds:
+        with open_raster(source) as ds:
             h, w = ds.height, ds.width
         scale = min(1.0, math.sqrt(max_pixels / max(1, h * w)))
         shape = None if scale >= 1.0 else (max(1, round(h * scale)), max(1, round(w * scale)))
         raster = read_raster(source, bands, out_shape=shape)
-    return _limits(raster.data, raster.valid, low, high)
+    return percentile_limits(raster.data, raster.valid, low, high)
 
 
 def empty_bands(
@@ -312,7 +317,7 @@ def empty_bands(
     A decimated read (at most ``max_pixels`` per band) finds valid pixels in any usual band; a band
     that shows none there is confirmed by a full read, window by window (bounded memory).
     """
-    with _open(path) as ds:
+    with open_raster(path) as ds:
         idx = resolve_bands(ds, bands)
         h, w = ds.height, ds.width
     scale = min(1.0, math.sqrt(max_pixels / max(1, h * w)))
@@ -329,7 +334,10 @@ def empty_bands(
     return empty
 
 
-def _limits(data: np.ndarray, valid: np.ndarray | None, low: float, high: float) -> list[tuple[float, float]]:
+def percentile_limits(data: np.ndarray, valid: np.ndarray | None, low: float,
+                      high: float) -> list[tuple[float, float]]:
+    """Per-band ``(low, high)`` percentile values of ``data`` ``(C, H, W)`` over the ``valid`` pixels
+    (finite ones for float data)."""
     if not 0.0 <= low < high <= 100.0:
         raise DataError(f"percentile stretch: need 0 <= low < high <= 100, got low={low}, high={high}")
     out = []
@@ -375,7 +383,7 @@ def percentile_stretch(
         raise DataError(f"percentile stretch: expected (C, H, W) or (H, W) data, got shape {arr.shape}")
     if valid is not None and valid.shape != arr.shape[1:]:
         raise DataError(f"percentile stretch: mask shape {valid.shape} does not match data {arr.shape[1:]}")
-    lims = list(limits) if limits is not None else _limits(arr, valid, low, high)
+    lims = list(limits) if limits is not None else percentile_limits(arr, valid, low, high)
     if len(lims) != arr.shape[0]:
         raise DataError(f"percentile stretch: {len(lims)} limits for {arr.shape[0]} band(s)")
     if joint:

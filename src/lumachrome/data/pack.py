@@ -39,11 +39,11 @@ from torch.utils.data import Dataset
 
 from lumachrome.atomic import file_mode
 from lumachrome.data.photos import (
-    _spread,
     center_square_box,
     crop_resize,
     random_resized_crop_box,
     rgb_uint8_to_sample,
+    spread_indices,
 )
 from lumachrome.errors import DataError, ImageError
 from lumachrome.imageio import find_images, read_rgb_uint8
@@ -146,7 +146,7 @@ def build_pack(
         if max_images < 1:
             raise DataError(f"build_pack: max_images must be >= 1, got {max_images}")
         if len(files) > max_images:
-            files = [files[i] for i in _spread(len(files), max_images)]
+            files = [files[i] for i in spread_indices(len(files), max_images)]
 
     images = np.empty((len(files), 3, size, size), dtype=np.uint8)
     kept: list[Path] = []

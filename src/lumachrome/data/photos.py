@@ -44,6 +44,7 @@ __all__ = [
     "crop_resize",
     "random_resized_crop_box",
     "rgb_uint8_to_sample",
+    "spread_indices",
 ]
 
 _LOG_RATIO = (math.log(3.0 / 4.0), math.log(4.0 / 3.0))
@@ -156,7 +157,7 @@ def _roots(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     return [Path(r) for r in root]
 
 
-def _spread(n_total: int, n_keep: int) -> np.ndarray:
+def spread_indices(n_total: int, n_keep: int) -> np.ndarray:
     """``n_keep`` evenly spaced indices into ``range(n_total)`` (deterministic subset)."""
     return np.unique(np.linspace(0, n_total - 1, n_keep).round().astype(np.int64))
 
@@ -211,7 +212,7 @@ class ColorFolderDataset(Dataset):
         if max_files is not None and len(files) > max_files:
             if max_files < 1:
                 raise DataError(f"ColorFolderDataset: max_files must be >= 1, got {max_files}")
-            files = [files[i] for i in _spread(len(files), max_files)]
+            files = [files[i] for i in spread_indices(len(files), max_files)]
         self.files = files
         self.size = int(size)
         self.train = bool(train)

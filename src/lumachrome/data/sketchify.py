@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from lumachrome.constants import REC601_LUMA
 from lumachrome.errors import DataError, ImageError
 
 __all__ = [
@@ -105,7 +106,7 @@ def to_gray_float(image: np.ndarray) -> np.ndarray:
         if x.shape[2] == 1:
             x = x[:, :, 0]
         else:
-            x = x[:, :, 0] * 0.299 + x[:, :, 1] * 0.587 + x[:, :, 2] * 0.114
+            x = x[:, :, 0] * REC601_LUMA[0] + x[:, :, 1] * REC601_LUMA[1] + x[:, :, 2] * REC601_LUMA[2]
     return np.ascontiguousarray(x, dtype=np.float32)
 
 

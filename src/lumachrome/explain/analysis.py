@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
 from lumachrome.errors import ConfigError, ModelError
 from lumachrome.models.layout import StageLayout, unet_layout
 
@@ -93,7 +94,7 @@ class Network:
                 raise ModelError("explain: classification model without ab bin centres (ab_centers is all zero)")
         else:
             self.centers = None
-        t = temperature if temperature is not None else getattr(model, "default_temperature", 0.38)
+        t = temperature if temperature is not None else getattr(model, "default_temperature", ANNEALED_MEAN_TEMPERATURE)
         self.temperature = float(t)
         self._modules = dict(model.named_modules())
 

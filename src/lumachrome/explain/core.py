@@ -27,7 +27,7 @@ from lumachrome.explain.analysis import (
 from lumachrome.explain.probes import PROBE_SIDE, colour_explained, load_or_fit_probes
 from lumachrome.explain.report import write_report
 
-__all__ = ["DISPLAY_SIDE", "explain_image", "load_colorizer"]
+__all__ = ["DISPLAY_SIDE", "explain_image", "load_colorizer", "load_input"]
 
 #: Long side (px) of the images drawn in the figures (the input is shrunk to it, never enlarged
 #: beyond its own size; the working resolution is the minimum).
@@ -49,7 +49,8 @@ def load_colorizer(colorizer_or_model: Any = "photo", device: str = "auto", size
     return Colorizer.load(colorizer_or_model, device=device, size=size)
 
 
-def _load_input(image: Any) -> tuple[np.ndarray, str]:
+def load_input(image: Any) -> tuple[np.ndarray, str]:
+    """``(float image in [0, 1], where it came from)`` for an image path or an in-memory array."""
     from lumachrome.color.lab import as_float_image
 
     if isinstance(image, (str, os.PathLike)):
@@ -65,9 +66,9 @@ def _load_input(image: Any) -> tuple[np.ndarray, str]:
 
 
 def _lab(x: np.ndarray) -> np.ndarray:
-    from lumachrome.colorizer import _lab_of
+    from lumachrome.color.lab import image_to_lab_np
 
-    return _lab_of(np.clip(x, 0.0, 1.0))
+    return image_to_lab_np(np.clip(x, 0.0, 1.0))
 
 
 def _resize_to(x: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -193,7 +194,7 @@ def explain_image(
         raise ConfigError(f"explain: ablation mode {ablation_mode!r}: use one of {', '.join(ABLATION_MODES)}")
     if not isinstance(top_k, int) or not 1 <= top_k <= 16:
         raise ConfigError(f"explain: top_k must be an integer in [1, 16], got {top_k!r}")
-    x, source = _load_input(image)
+    x, source = load_input(image)
     col = load_colorizer(colorizer_or_model, device=device, size=None)
     work = col._check_size(size) if size is not None else col.size
     net = Network(col.model, col.temperature)

@@ -182,9 +182,9 @@ def checkpoints_gif(
                 label += "\nvalidation: " + ", ".join(nums)
             frames.append(_frame(reflow_grid(load_image(path).rgb), label, max_height))
     else:
-        from lumachrome.explain.core import _load_input
+        from lumachrome.explain.core import load_input
 
-        x, _ = _load_input(image)
+        x, _ = load_input(image)
         if x.ndim == 2:
             x = np.repeat(x[:, :, None], 3, axis=2)
         if max(x.shape[:2]) > 512:  # frames are small anyway
@@ -213,6 +213,6 @@ def checkpoints_gif(
 
 
 def _lab_L(x: np.ndarray) -> np.ndarray:
-    from lumachrome.colorizer import _lab_of
+    from lumachrome.color.lab import image_to_lab_np
 
-    return _lab_of(np.clip(x, 0.0, 1.0))[:, :, 0]
+    return image_to_lab_np(np.clip(x, 0.0, 1.0))[:, :, 0]

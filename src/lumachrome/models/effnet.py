@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumachrome.color.lab import denormalize_ab, lab_to_rgb
+from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
 from lumachrome.errors import ModelError
 from lumachrome.models.layout import Stage, StageLayout
 from lumachrome.models.heads import ColorHead, check_choice, check_int
@@ -54,7 +55,6 @@ __all__ = [
 
 #: Regression outputs are soft-clamped as in :mod:`lumachrome.models.unet`.
 AB_BOUND = 1.1
-_DEFAULT_TEMPERATURE = 0.38
 BN_EPS = 1e-3  # TensorFlow's default epsilon, which the weights were trained with
 BN_MOMENTUM = 0.01  # TF decay 0.99
 
@@ -359,7 +359,7 @@ class EffUNetColorizer(ColorHead, nn.Module):
         self.num_bins = num_bins
         self.hint_channels = hint_channels
         self.multiple = 32
-        self.default_temperature = _DEFAULT_TEMPERATURE
+        self.default_temperature = ANNEALED_MEAN_TEMPERATURE
 
         self.encoder = EfficientNetLite(encoder, in_channels=1)
         c2, c4, c8, c16, c32 = self.encoder.feature_channels

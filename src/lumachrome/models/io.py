@@ -1,4 +1,9 @@
-"""Model folders: ``config.json`` + ``model.safetensors`` + ``README.md``.
+"""Model folders: ``config.json`` + ``model.safetensors`` + ``README.md``; shipped model names.
+
+Everything that turns a model *name or folder* into files lives here: the shipped models
+(``lumachrome/weights/<name>/``, :func:`available_models`), name resolution
+(:func:`resolve_model_dir`), reading the config once (:func:`open_model`), strict loading
+(:func:`load_model_dir`) and in-place config updates (:func:`update_config`).
 
 ``config.json``::
 
@@ -20,14 +25,18 @@ import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from lumachrome.atomic import apply_umask
+from lumachrome.atomic import apply_umask, atomic_write_text
+from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
 from lumachrome.errors import ModelError
+from lumachrome.precision import resolve_device
 from lumachrome.models.registry import create_model, get_factory
 
 __all__ = [
@@ -36,9 +45,16 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "WEIGHTS_NAME",
+    "ModelFolder",
+    "available_models",
     "load_model_dir",
+    "open_model",
     "read_config",
+    "resolve_model_dir",
     "save_model_dir",
+    "shipped_model_dirs",
+    "update_config",
+    "weights_root",
 ]
 
 FORMAT = "lumachrome-model"
@@ -47,7 +63,6 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 _RESERVED = ("format", "format_version", "architecture", "args", "preprocessing", "decoding")
-_DEFAULT_TEMPERATURE = 0.38
 _MAX_LISTED = 3
 
 
@@ -192,7 +207,7 @@ def save_model_dir(
     if not isinstance(args, dict):
         raise ModelError(f"save_model_dir: args must be a dict, got {type(args).__name__}")
     if decoding is None:
-        decoding = {"temperature": float(getattr(model, "default_temperature", _DEFAULT_TEMPERATURE))}
+        decoding = {"temperature": float(getattr(model, "default_temperature", ANNEALED_MEAN_TEMPERATURE))}
     extra = dict(extra or {})
     clash = sorted(set(extra) & set(_RESERVED))
     if clash:
@@ -303,17 +318,8 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ModelError(f"load_model_dir: invalid device {device!r} ({e})") from None
-
-
 def load_model_dir(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
+    path: str | os.PathLike, device: str | torch.device = "cpu", *, config: dict[str, Any] | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Load a model folder written by :func:`save_model_dir`.
 
@@ -322,17 +328,19 @@ def load_model_dir(
     available), sets eval mode and ``model.default_temperature`` from ``config["decoding"]``.
 
     Returns:
-        ``(model, config)`` with ``config`` the parsed ``config.json``.
+        ``(model, config)`` with ``config`` the parsed ``config.json`` (``config`` when given: the
+        folder's config already read by :func:`read_config` / :func:`open_model`, not read again).
 
     Raises:
         ModelError: missing folder/config/weights, invalid JSON, unknown format version or
             architecture, bad args, unreadable safetensors, or weights that do not match the config.
     """
     folder = _resolve_folder(path)
-    config = read_config(folder)
+    if config is None:
+        config = read_config(folder)
     cfg_path = folder / CONFIG_NAME
 
-    temperature = config["decoding"].get("temperature", _DEFAULT_TEMPERATURE)
+    temperature = config["decoding"].get("temperature", ANNEALED_MEAN_TEMPERATURE)
     if (
         isinstance(temperature, bool)
         or not isinstance(temperature, (int, float))
@@ -373,8 +381,89 @@ def load_model_dir(
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:  # e.g. dtypes that cannot be copied; keep it to one line
         raise ModelError(f"{weights}: {' '.join(str(e).split())[:300]}") from None
-    model.to(_resolve_device(device))
+    model.to(resolve_device(device))
     model.eval()
     if hasattr(model, "default_temperature"):
         model.default_temperature = float(temperature)
     return model, config
+
+
+# --------------------------------------------------------------------------- names and shipped models
+
+
+def weights_root() -> Path | None:
+    """The package folder ``lumachrome/weights`` as a filesystem path (None when not a folder)."""
+    try:
+        root = resources.files("lumachrome") / "weights"
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - broken installation
+        return None
+    path = Path(str(root))
+    return path if path.is_dir() else None
+
+
+def shipped_model_dirs() -> dict[str, Path]:
+    """The shipped models, name -> folder (``lumachrome/weights/<name>/`` with a config), sorted by name."""
+    root = weights_root()
+    if root is None:
+        return {}
+    return {p.name: p for p in sorted(root.iterdir(), key=lambda p: p.name) if (p / CONFIG_NAME).is_file()}
+
+
+def available_models() -> list[str]:
+    """Sorted names of the models shipped in ``lumachrome/weights/<name>/`` (folders with a config)."""
+    return list(shipped_model_dirs())
+
+
+def resolve_model_dir(name_or_dir: str | os.PathLike[str]) -> Path:
+    """A shipped model name -> its package folder; otherwise the argument as a folder path.
+
+    A plain name (no path separator, given as ``str``) is looked up among the shipped models first,
+    so ``"photo"`` means the shipped model even if the current folder has a ``photo/`` folder; write
+    ``./photo`` for the latter.
+    """
+    text = os.fspath(name_or_dir)
+    is_plain_name = isinstance(name_or_dir, str) and text and os.sep not in text and "/" not in text
+    shipped = shipped_model_dirs()
+    if is_plain_name and text in shipped:
+        return shipped[text]
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    names = ", ".join(shipped) or "none"
+    if path.exists():
+        raise ModelError(f"model {text!r}: not a model folder (shipped models: {names})")
+    raise ModelError(f"unknown model {text!r}: neither a shipped model (available: {names}) nor a folder")
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A model folder whose ``config.json`` has been read (once): what :func:`open_model` returns and
+    :func:`lumachrome.pipeline.load_pipeline` loads."""
+
+    #: The folder (a shipped model's package folder, or the folder given).
+    path: Path
+    #: Its validated ``config.json`` (:func:`read_config`).
+    config: dict[str, Any]
+
+    @property
+    def task(self) -> str:
+        """``"translate"`` for image-to-image models, else ``"colorize"``."""
+        return "translate" if self.config.get("task") == "translate" else "colorize"
+
+
+def open_model(name_or_dir: str | os.PathLike[str] | ModelFolder) -> ModelFolder:
+    """Resolve a shipped name or folder (:func:`resolve_model_dir`) and read its config, once."""
+    if isinstance(name_or_dir, ModelFolder):
+        return name_or_dir
+    folder = resolve_model_dir(name_or_dir)
+    return ModelFolder(folder, read_config(folder))
+
+
+def update_config(folder: str | os.PathLike[str], change: Callable[[dict[str, Any]], None]) -> Path:
+    """Update a model folder's ``config.json`` in place: read it (validated), let ``change`` edit the
+    dict, write it back atomically (2-space JSON). Returns the config file's path."""
+    config = read_config(folder)
+    change(config)
+    path = _resolve_folder(folder) / CONFIG_NAME
+    atomic_write_text(path, json.dumps(config, indent=2) + "\n", error=ModelError, fsync=True)
+    return path

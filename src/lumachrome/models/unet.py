@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from lumachrome.color.lab import denormalize_ab, normalize_l
+from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
 from lumachrome.models.heads import ColorHead, check_choice, check_int
 from lumachrome.models.layout import StageLayout, unet_layout
 from lumachrome.models.registry import register_model
@@ -57,9 +58,6 @@ __all__ = [
 
 #: Regression outputs are soft-clamped to ``|ab_n| < AB_BOUND`` (network scale), see module doc.
 AB_BOUND = 1.1
-#: Default annealed-mean temperature (Zhang et al. 2016 use 0.38); mirrors
-#: ``lumachrome.color.bins.DEFAULT_TEMPERATURE``.
-_DEFAULT_TEMPERATURE = 0.38
 
 NORMS = ("batch", "group", "instance", "none")
 ACTS = ("relu", "silu", "leaky")
@@ -280,7 +278,7 @@ class UNetColorizer(ColorHead, nn.Module):
         self.head_type = head
         self.num_bins = num_bins
         #: Annealed-mean temperature used by :meth:`predict_ab` (set from ``config.json``'s decoding).
-        self.default_temperature = _DEFAULT_TEMPERATURE
+        self.default_temperature = ANNEALED_MEAN_TEMPERATURE
 
         # Encoder (with skips): enc.0 at full resolution, enc.i downsamples first.
         enc: list[nn.Module] = [Stage(1 + hint_channels, widths[0], blocks, norm, act)]

@@ -1,7 +1,7 @@
 """Old photographs: preparation of damaged prints (:mod:`.prepare`) and the aging function
 (:mod:`.degrade`) used for tests, documentation examples and training augmentation."""
 
-from lumachrome.restore._lightness import gray_from_lightness, lightness
+from lumachrome.color.lab import gray_from_lightness, lightness
 from lumachrome.restore.degrade import TINTS, Aging, degrade, degrade_lightness, random_aging, tone
 from lumachrome.restore.prepare import (
     PrepareOptions,

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lumachrome.color.lab import lab_to_rgb_np
-from lumachrome.restore._lightness import as_float_image, lightness
+from lumachrome.color.lab import as_float_image, lab_to_rgb_np, lightness
 
 __all__ = ["TINTS", "Aging", "degrade", "degrade_lightness", "random_aging", "tone"]
 

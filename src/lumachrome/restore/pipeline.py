@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from lumachrome.restore._lightness import as_float_image
+from lumachrome.color.lab import as_float_image
 from lumachrome.restore.prepare import PrepareOptions, Prepared, before_after, prepare
 
 __all__ = ["OldPhotoResult", "Restorer", "build_correction", "colorize_old_photo"]

@@ -35,9 +35,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from lumachrome.color.lab import lab_to_rgb_np, rgb_to_lab_np
+from lumachrome.color.lab import as_float_image, gray_from_lightness, lab_to_rgb_np, lightness, rgb_to_lab_np
 from lumachrome.errors import ConfigError
-from lumachrome.restore._lightness import as_float_image, gray_from_lightness, lightness
 
 __all__ = [
     "PrepareOptions",

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
 from lumachrome.errors import ConfigError, UsageError
 
 __all__ = [
@@ -38,10 +39,14 @@ __all__ = [
     "LIMITS",
     "RunConfig",
     "TrainConfig",
+    "CROPS",
+    "GAN_LOSSES",
+    "GENERATORS",
     "add_config_arguments",
     "check_flags",
     "config_from_args",
     "load_config_file",
+    "validate_gan_config",
 ]
 
 LOSSES = ("l1", "huber", "l2", "ce")
@@ -72,7 +77,7 @@ class ModelConfig:
     architecture: str = "unet"
     head: str = "regression"  # "regression" (ab) or "classification" (ab-bin logits)
     args: dict[str, Any] = field(default_factory=dict)  # factory arguments (the architecture's defaults if empty)
-    temperature: float = 0.38  # annealed-mean T used when decoding classification models
+    temperature: float = ANNEALED_MEAN_TEMPERATURE  # annealed-mean T used when decoding classification models
     rebalance_lambda: float = 0.5  # Zhang et al. 2016, Eq. 4
     prior_images: int = 2000  # images used to estimate the empirical ab prior
     init: str | None = None  # start from the weights of a model folder or model .safetensors (fine-tuning)
@@ -184,12 +189,47 @@ class RunConfig:
         if self.train.regime not in REGIMES:
             raise ConfigError(f"train.regime: '{self.train.regime}' is not one of {', '.join(REGIMES)}")
         if self.train.regime != "supervised":
-            from lumachrome.train.gan import validate_gan_config
-
             validate_gan_config(self)
 
 
 REGIMES = ("supervised", "pix2pix", "cyclegan")
+
+GAN_LOSSES = ("vanilla", "lsgan", "hinge")
+#: Image-to-image generators (``A -> B`` on domain packs); any other architecture is an ``L -> ab`` colorizer.
+GENERATORS = ("resnet_gen", "unet_gen")
+CROPS = ("random", "resized")
+
+
+def validate_gan_config(cfg: RunConfig) -> None:
+    """ConfigError for inconsistent ``gan`` options (called by ``RunConfig.validate`` for the GAN regimes,
+    :mod:`lumachrome.train.gan`)."""
+    g = cfg.gan
+    if g.gan_loss not in GAN_LOSSES:
+        raise ConfigError(f"gan.gan_loss: '{g.gan_loss}' is not one of {', '.join(GAN_LOSSES)}")
+    for name in ("lambda_gan", "lambda_l1", "lambda_cycle", "lambda_identity"):
+        if getattr(g, name) < 0:
+            raise ConfigError(f"gan.{name}: must be >= 0, got {getattr(g, name)}")
+    if g.pool_size < 0 or g.d_layers < 1 or g.d_width < 1 or g.d_warmup < 0:
+        raise ConfigError("gan.pool_size and gan.d_warmup must be >= 0, gan.d_layers and gan.d_width >= 1")
+    from lumachrome.models.gan import GAN_NORMS
+
+    if g.d_norm not in GAN_NORMS:
+        raise ConfigError(f"gan.d_norm: '{g.d_norm}' is not one of {', '.join(GAN_NORMS)}")
+    if not 0 <= g.decay_start <= 1:
+        raise ConfigError(f"gan.decay_start: must be in [0, 1], got {g.decay_start}")
+    if g.crop not in CROPS:
+        raise ConfigError(f"gan.crop: '{g.crop}' is not one of {', '.join(CROPS)}")
+    if g.d_lr is not None and g.d_lr <= 0:
+        raise ConfigError(f"gan.d_lr: must be > 0, got {g.d_lr}")
+    translate = cfg.model.architecture in GENERATORS
+    if cfg.train.regime == "cyclegan" and not translate:
+        raise ConfigError(f"train.regime cyclegan: model.architecture must be one of {', '.join(GENERATORS)}, "
+                          f"got '{cfg.model.architecture}'")
+    if cfg.train.regime == "pix2pix" and g.lambda_gan == 0 and g.lambda_l1 == 0:
+        raise ConfigError("train.regime pix2pix: gan.lambda_gan and gan.lambda_l1 are both 0 (nothing to train)")
+    if not translate and cfg.model.head != "regression":
+        raise ConfigError("train.regime pix2pix colorization needs model.head regression (the discriminator judges ab)")
+
 
 #: Ranges of the numeric options: ``(low, high, low_open, high_open)``, None for no bound. Every float
 #: must also be finite; a list (``optim.betas``) is checked item by item.

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from lumachrome.errors import ConfigError
+from lumachrome.precision import resolve_device
 
 __all__ = [
     "DistInfo",
@@ -35,7 +36,6 @@ __all__ = [
     "is_main",
     "per_rank_batch_size",
     "rank_seed",
-    "resolve_device",
     "setup",
 ]
 
@@ -88,26 +88,8 @@ def env_ranks() -> tuple[int, int, int]:
     return rank, world, local
 
 
-def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
-    """The training device from ``train.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ...).
-
-    With ``local_rank`` given (a distributed run), a CUDA device becomes ``cuda:LOCAL_RANK``: one
-    GPU per process, the mapping set by ``CUDA_VISIBLE_DEVICES``.
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: '{name}' requested but CUDA is not available")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"train.device: '{name}' is not a device ({str(e).splitlines()[0]})") from None
-    if local_rank is not None and dev.type == "cuda":
-        if local_rank >= torch.cuda.device_count():
-            raise ConfigError(f"LOCAL_RANK {local_rank}: only {torch.cuda.device_count()} CUDA device(s) visible "
-                              f"(use at most that many processes per node)")
-        dev = torch.device("cuda", local_rank)
-    return dev
+def _device(name: str, local_rank: int | None = None) -> torch.device:
+    return resolve_device(name, local_rank=local_rank, setting="train.device")
 
 
 def setup(device: str = "auto") -> DistInfo:
@@ -120,14 +102,14 @@ def setup(device: str = "auto") -> DistInfo:
         _, _, local = env_ranks()
         world = dist.get_world_size()
         return DistInfo(rank=dist.get_rank(), world_size=world, local_rank=local,
-                        device=resolve_device(device, local if world > 1 else None),
+                        device=_device(device, local if world > 1 else None),
                         backend=str(dist.get_backend()), owns_group=False)
     rank, world, local = env_ranks()
     if world == 1:
-        return DistInfo(device=resolve_device(device))
+        return DistInfo(device=_device(device))
     if not dist.is_available():
         raise ConfigError(f"WORLD_SIZE={world}: this PyTorch build has no torch.distributed support")
-    dev = resolve_device(device, local)
+    dev = _device(device, local)
     backend = "nccl" if dev.type == "cuda" else "gloo"
     if dev.type == "cuda":
         torch.cuda.set_device(dev)

@@ -60,10 +60,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lumachrome.constants import REC601_LUMA
 from lumachrome.errors import ConfigError, DataError
 from lumachrome.precision import autocast
 from lumachrome.train import distributed
-from lumachrome.train.config import RunConfig
+from lumachrome.train.config import GAN_LOSSES, GENERATORS, RunConfig, validate_gan_config
 
 __all__ = [
     "GAN_LOSSES",
@@ -76,43 +77,6 @@ __all__ = [
     "train_gan",
     "validate_gan_config",
 ]
-
-GAN_LOSSES = ("vanilla", "lsgan", "hinge")
-#: Image-to-image generators (``A -> B`` on domain packs); any other architecture is an ``L -> ab`` colorizer.
-GENERATORS = ("resnet_gen", "unet_gen")
-CROPS = ("random", "resized")
-
-
-# ------------------------------------------------------------------------------------- config
-def validate_gan_config(cfg: RunConfig) -> None:
-    """ConfigError for inconsistent ``gan`` options (called by ``RunConfig.validate``)."""
-    g = cfg.gan
-    if g.gan_loss not in GAN_LOSSES:
-        raise ConfigError(f"gan.gan_loss: '{g.gan_loss}' is not one of {', '.join(GAN_LOSSES)}")
-    for name in ("lambda_gan", "lambda_l1", "lambda_cycle", "lambda_identity"):
-        if getattr(g, name) < 0:
-            raise ConfigError(f"gan.{name}: must be >= 0, got {getattr(g, name)}")
-    if g.pool_size < 0 or g.d_layers < 1 or g.d_width < 1 or g.d_warmup < 0:
-        raise ConfigError("gan.pool_size and gan.d_warmup must be >= 0, gan.d_layers and gan.d_width >= 1")
-    from lumachrome.models.gan import GAN_NORMS
-
-    if g.d_norm not in GAN_NORMS:
-        raise ConfigError(f"gan.d_norm: '{g.d_norm}' is not one of {', '.join(GAN_NORMS)}")
-    if not 0 <= g.decay_start <= 1:
-        raise ConfigError(f"gan.decay_start: must be in [0, 1], got {g.decay_start}")
-    if g.crop not in CROPS:
-        raise ConfigError(f"gan.crop: '{g.crop}' is not one of {', '.join(CROPS)}")
-    if g.d_lr is not None and g.d_lr <= 0:
-        raise ConfigError(f"gan.d_lr: must be > 0, got {g.d_lr}")
-    translate = cfg.model.architecture in GENERATORS
-    if cfg.train.regime == "cyclegan" and not translate:
-        raise ConfigError(f"train.regime cyclegan: model.architecture must be one of {', '.join(GENERATORS)}, "
-                          f"got '{cfg.model.architecture}'")
-    if cfg.train.regime == "pix2pix" and g.lambda_gan == 0 and g.lambda_l1 == 0:
-        raise ConfigError("train.regime pix2pix: gan.lambda_gan and gan.lambda_l1 are both 0 (nothing to train)")
-    if not translate and cfg.model.head != "regression":
-        raise ConfigError("train.regime pix2pix colorization needs model.head regression (the discriminator judges ab)")
-
 
 def gan_lr_lambda(step: int, *, total: int, warmup: int = 0, decay_start: float = 0.5) -> float:
     """LR multiplier: linear warm-up, constant until ``decay_start * total``, then linear to 0 at ``total``
@@ -528,7 +492,7 @@ def _rgb_of(x: torch.Tensor) -> torch.Tensor:
 
 
 def _luma(rgb01: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    w = torch.tensor(REC601_LUMA).view(1, 3, 1, 1)
     return (rgb01 * w).sum(1)
 
 
@@ -654,7 +618,7 @@ def _train_gan(cfg: RunConfig, resume: str | None, log, dist, plan) -> Path:
 
     from lumachrome.imageio import save_image
     from lumachrome.train.checkpoint import load_checkpoint, prepare_run_dir, save_checkpoint
-    from lumachrome.train.loop import _NullWriter, _summary_writer, run_steps, sample_grid, seed_everything, validate
+    from lumachrome.train.loop import NullWriter, summary_writer, run_steps, sample_grid, seed_everything, validate
 
     main = dist.is_main
     if not main:
@@ -692,7 +656,7 @@ def _train_gan(cfg: RunConfig, resume: str | None, log, dist, plan) -> Path:
             log("note: BatchNorm statistics are per rank on the CPU (SyncBatchNorm needs CUDA)")
 
     epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
-    writer = _summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else _NullWriter()
+    writer = summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else NullWriter()
     n_g = sum(p.numel() for p in trainer.G.parameters()) / 1e6
     n_d = sum(p.numel() for n, m in trainer.nets.items() if n != "G" for p in m.parameters()) / 1e6
     what = f"{cfg.train.regime} ({'L -> ab' if not translate else 'A -> B'}, {cfg.gan.gan_loss} loss)"

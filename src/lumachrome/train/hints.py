@@ -27,6 +27,7 @@ from torch import nn
 
 from lumachrome.errors import ConfigError
 from lumachrome.hints import HINT_CHANNELS, sample_hints_from_ab, simulate_hints
+from lumachrome.precision import resolve_device
 from lumachrome.train.config import RunConfig
 from lumachrome.train.supervised import SupervisedTrainer
 
@@ -150,13 +151,12 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
     from lumachrome.train.checkpoint import load_checkpoint, plan_run_dir, prepare_run_dir, save_checkpoint
     from lumachrome.train.distributed import DistInfo
     from lumachrome.train.loop import (
-        _summary_writer,
         load_val_set,
         loss_lr_postfix,
         make_train_data,
-        resolve_device,
         run_steps,
         seed_everything,
+        summary_writer,
     )
 
     cfg.validate()
@@ -164,7 +164,7 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
     has_ckpt = any((run_dir / "checkpoints").glob("step-*/state.json"))
     plan = plan_run_dir(run_dir, resume=run_dir if resume and has_ckpt and not overwrite else None,
                         overwrite=overwrite)
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device, setting="train.device")
     seed_everything(cfg.train.seed)
     args = {**cfg.model.args, "head": "regression", "hint_channels": HINT_CHANNELS}
     model = create_model(cfg.model.architecture, **args)
@@ -212,7 +212,7 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
         log(f"step {at} ({time.perf_counter() - t0:.0f} s): "
             + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"))
 
-    writer = _summary_writer(run_dir / "tb", purge_step=step if ckpt is not None else None)
+    writer = summary_writer(run_dir / "tb", purge_step=step if ckpt is not None else None)
     run_steps(cfg, data, trainer, step, dist=DistInfo(device=device), writer=writer,
               epoch_steps=cfg.train.epoch_steps, end_of_epoch=end_of_epoch, checkpoint=checkpoint, log=log,
               run_dir=run_dir, postfix=loss_lr_postfix)

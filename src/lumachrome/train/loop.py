@@ -42,12 +42,7 @@ from lumachrome.train.config import RunConfig
 from lumachrome.train.distributed import DistInfo
 from lumachrome.train.supervised import SupervisedTrainer
 
-__all__ = ["resolve_device", "train", "validate"]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``train.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) as a torch device; ConfigError without CUDA."""
-    return distributed.resolve_device(name)
+__all__ = ["train", "validate"]
 
 
 def seed_everything(seed: int) -> None:
@@ -382,7 +377,7 @@ def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo, plan) -> Pat
         torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank, start))
 
     epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
-    writer = _summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else _NullWriter()
+    writer = summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else NullWriter()
     procs = (f", {dist.world_size} processes ({dist.backend}) x {per_rank} images per step"
              if dist.enabled else "")
     log(f"training {cfg.model.architecture}/{cfg.model.head} on {data.num_images} images, device {device}{procs}, "
@@ -492,7 +487,9 @@ def _weights_from_state(model_sd: dict[str, torch.Tensor], cfg: RunConfig) -> to
     return rebalance_weights(prior, cfg.model.rebalance_lambda) if prior is not None else None
 
 
-class _NullWriter:
+class NullWriter:
+    """A TensorBoard writer that writes nothing (ranks other than 0, or no tensorboard installed)."""
+
     def add_scalar(self, *a, **k) -> None:
         pass
 
@@ -500,11 +497,11 @@ class _NullWriter:
         pass
 
 
-def _summary_writer(path: Path, purge_step: int | None = None):
+def summary_writer(path: Path, purge_step: int | None = None):
     """TensorBoard writer; ``purge_step``: a resumed run hides the events logged after its checkpoint."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is a dependency, but keep training alive without it
-        return _NullWriter()
+        return NullWriter()
     os.makedirs(path, exist_ok=True)
     return SummaryWriter(str(path), purge_step=purge_step)

@@ -15,9 +15,8 @@ from typing import Sequence, Union
 import cv2
 import numpy as np
 
-from lumachrome.color.lab import rgb_to_lab_np
+from lumachrome.color.lab import as_float_image, rgb_to_lab_np
 from lumachrome.errors import ConfigError, ImageError
-from lumachrome.restore._lightness import as_float_image
 
 __all__ = ["Reference", "ReferenceLike", "load_references", "pooled_samples"]
 
