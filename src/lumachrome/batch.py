@@ -770,12 +770,9 @@ class _Bar:
     def __init__(self, total: int | None, enabled: bool) -> None:
         self.bar = self.task = None
         if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from lumachrome.progress import rich_bar
 
-            self.bar = Progress(TextColumn("[bold]colorize"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
-                                TimeRemainingColumn(), TextColumn("{task.description}"),
-                                console=Console(stderr=True), transient=True)  # fmt: skip
+            self.bar = rich_bar("colorize", eta_label=True)
             self.bar.__enter__()
             self.task = self.bar.add_task("", total=total)
 
@@ -825,7 +822,7 @@ def run_archive(
     """
     import torch
 
-    from lumachrome.colorizer import Colorizer
+    from lumachrome.pipeline import load_pipeline
     from lumachrome.train.distributed import env_ranks
 
     root, out_dir = Path(root), Path(out_dir)
@@ -843,7 +840,7 @@ def run_archive(
 
     group = _Group(rank, world)
     try:
-        colorizer = Colorizer.load(model, device=device, size=size, backend=backend, saturation=saturation)
+        colorizer = load_pipeline(model, device, task="colorize", size=size, backend=backend, saturation=saturation)
         try:
             import cv2
 

@@ -321,9 +321,13 @@ def colorize(
 
     if backend not in ("torch", "onnx"):
         raise typer.BadParameter(f"{backend!r}: use torch or onnx", param_hint="--backend")
-    from lumachrome.translate import is_translate_model
+    from lumachrome.models.io import open_model
 
-    if is_translate_model(model):  # sketch / nir / thermal: image-to-image models (lumachrome.translate)
+    try:  # resolved and its config.json read once, here; loaded below from this
+        source: Any = open_model(model)
+    except (LumachromeError, OSError):
+        source = model  # an unknown model is reported when it loads, after the cheap checks of the inputs
+    if getattr(source, "task", None) == "translate":  # sketch / nir / thermal: image-to-image models
         others = {"--restore": restore, "--reference": reference, "--palette": palette, "--before-after": before_after,
                   "--video": video, "--archive": archive or manifest is not None, "--hint": hint,
                   "--backend onnx": backend != "torch", "--saturation": saturation is not None}  # fmt: skip
@@ -331,7 +335,7 @@ def colorize(
         if bad:
             raise typer.BadParameter(f"{', '.join(bad)}: not available with translation model {model!r}", param_hint="--model")
         return _colorize_translate(
-            inputs, output, model=model, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
+            inputs, output, model=source, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
             quiet=quiet, bands=bands, band_name=band_name,
         )  # fmt: skip
     if bands is not None or band_name is not None:
@@ -351,14 +355,14 @@ def colorize(
         restorer = Restorer(PrepareOptions(levels=False, defects=False, denoise=False, contrast=0.0))
     if video:
         return _colorize_film(
-            inputs, output, model=model, size=size, device=device, backend=backend, saturation=saturation, ext=ext,
+            inputs, output, model=source, size=size, device=device, backend=backend, saturation=saturation, ext=ext,
             overwrite=overwrite,
             quality=quality, quiet=quiet, restorer=restorer, correction=correction, temporal=temporal,
             max_frames=max_frames,
         )  # fmt: skip
     if archive or manifest is not None or _torchrun_world_size() > 1:
         return _colorize_archive(
-            inputs, output, model=model, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
+            inputs, output, model=source, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
             quiet=quiet, backend=backend, saturation=saturation, manifest=manifest, batch_size=batch_size,
             workers=workers,
         )  # fmt: skip
@@ -368,14 +372,14 @@ def colorize(
         raise ConfigError("--hint: hints are pixel positions of one image: give one input image")
     # Cheap checks first (headers, output folders), so bad inputs fail fast, before the model loads.
     todo, failed, skipped = _triage(plan, overwrite, probe=True)
-    from lumachrome.colorizer import Colorizer
+    from lumachrome.pipeline import load_pipeline
 
     if not todo:
         if not quiet and skipped:
             print(f"nothing to do: {skipped} output(s) already exist")
         return 1 if failed else 0
 
-    colorizer = Colorizer.load(model, device=device, size=size, backend=backend, saturation=saturation)
+    colorizer = load_pipeline(source, device, task="colorize", size=size, backend=backend, saturation=saturation)
     if hints and not colorizer.accepts_hints:
         raise ConfigError(f"--hint: model {model!r} takes no colour hints (use --model photo-hints)")
 
@@ -487,7 +491,7 @@ def _colorize_archive(inputs: list[str], output: Path | None, **options: Any) ->
 def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int:
     """``colorize --model sketch|nir|thermal``: image-to-image models (:mod:`lumachrome.translate`).
     Same naming rules as colorize; a GeoTIFF written to .tif keeps its georeferencing."""
-    from lumachrome.translate import Translator
+    from lumachrome.pipeline import load_pipeline
 
     if o["bands"] is not None and o["band_name"] is not None:
         raise typer.BadParameter("give --bands or --band-name, not both", param_hint="--bands")
@@ -505,7 +509,7 @@ def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int
     todo, failed, skipped = _triage(plan, o["overwrite"], probe=False)
     done = 0
     if todo:
-        translator = Translator.load(o["model"], device=o["device"], size=o["size"])
+        translator = load_pipeline(o["model"], o["device"], task="translate", size=o["size"])
         done, errors = _run_jobs(todo, lambda job: translator.translate_file(
             job.src, job.dst, bands=band_sel, overwrite=o["overwrite"], quality=o["quality"]), o["quiet"])
         failed += errors
@@ -541,24 +545,9 @@ class _progress:
     def __enter__(self) -> _Advance:
         if not self.enabled:
             return _Advance()
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from lumachrome.progress import rich_bar
 
-        self._bar = Progress(
-            TextColumn("[bold]colorize"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.description}"),
-            console=Console(stderr=True),
-            transient=True,
-        )
+        self._bar = rich_bar("colorize")
         self._bar.__enter__()
         return _Advance(self._bar, self._bar.add_task("", total=self.total))
 
@@ -622,11 +611,11 @@ def evaluate(
         results = evaluate_translate(model, pack, size=size, batch_size=batch_size, limit=limit, device=device,
                                      fd_lite=fd_lite)
     else:
-        from lumachrome.colorizer import Colorizer
         from lumachrome.evaluate import evaluate as run_evaluation
         from lumachrome.evaluate import gray_predictor
+        from lumachrome.pipeline import load_pipeline
 
-        colorizer = Colorizer.load(model, device=device, saturation=saturation, flip=flip, adaptive=adaptive)
+        colorizer = load_pipeline(model, device, task="colorize", saturation=saturation, flip=flip, adaptive=adaptive)
         progress = _stderr_is_tty()
         common = dict(size=size or 256, batch_size=batch_size, limit=limit, progress=progress, fd_lite=fd_lite)
         results = {
@@ -655,11 +644,11 @@ def calibrate(
     """Fit a model's adaptive chroma gain on colour photos and store it in its config.json
     (decoding.adaptive_gain; colorize and evaluate then use it). Not for the photos you score it on."""
     from lumachrome.calibrate import calibrate as fit
-    from lumachrome.colorizer import Colorizer
-    from lumachrome.models.io import read_config, update_config
+    from lumachrome.models.io import open_folder, update_config
+    from lumachrome.pipeline import load_pipeline
 
-    read_config(model)  # a folder, not a shipped name: the package is not rewritten
-    colorizer = Colorizer.load(model, device=device, adaptive=False)  # a stored gain is replaced, not read
+    folder = open_folder(model)  # a folder, not a shipped name: the package is not rewritten
+    colorizer = load_pipeline(folder, device, task="colorize", adaptive=False)  # a stored gain is replaced, not read
     gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, limit=limit,
                progress=_stderr_is_tty())
 
@@ -667,7 +656,7 @@ def calibrate(
         config["decoding"] = {k: v for k, v in config["decoding"].items() if k != "saturation"}
         config["decoding"]["adaptive_gain"] = gain.to_config()
 
-    written = update_config(model, store)
+    written = update_config(folder.path, store)
     f = gain.fitted
     print(f"adaptive chroma gain fitted on {f['images']} photos of {data} (cf weight {cf_weight:g}, stretch "
           f"{stretch:g}; mean best gain {f['mean_target_gain']:.2f}) and stored in {written}")
@@ -936,7 +925,6 @@ def _write_before_after(restorer: Any, dst: Path, quality: int) -> None:
 
 def _colorize_film(inputs: list[str], output: Path | None, **o: Any) -> int:
     """``colorize --video``: one video file or frame folder -> a video or a frame folder."""
-    from lumachrome.colorizer import Colorizer
     from lumachrome.film import (
         VIDEO_EXTENSIONS,
         FrameWriter,
@@ -944,6 +932,7 @@ def _colorize_film(inputs: list[str], output: Path | None, **o: Any) -> int:
         colorize_film,
         open_frames,
     )
+    from lumachrome.pipeline import load_pipeline
 
     if len(inputs) != 1:
         raise typer.BadParameter(f"film mode takes one video file or frame folder (got {len(inputs)} inputs)", param_hint="IN")
@@ -962,8 +951,8 @@ def _colorize_film(inputs: list[str], output: Path | None, **o: Any) -> int:
         raise LumachromeError(f"{output}: output folder is not empty (use --overwrite to replace its frames)")
     if output.resolve() == src.resolve():
         raise LumachromeError(f"{output}: refusing to write over the input")
-    colorizer = Colorizer.load(o["model"], device=o["device"], size=o["size"], backend=o["backend"],
-                               saturation=o["saturation"])
+    colorizer = load_pipeline(o["model"], o["device"], task="colorize", size=o["size"], backend=o["backend"],
+                              saturation=o["saturation"])
     writer = FrameWriter(output, fps=frames.fps, ext=ext, quality=o["quality"])
     smoother = TemporalSmoother() if o["temporal"] else False
     show = not o["quiet"] and _stderr_is_tty()

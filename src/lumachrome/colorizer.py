@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from lumachrome.color.lab import as_float_image, image_to_lab_np, lab_to_rgb_np
-from lumachrome.errors import ConfigError, ModelError
+from lumachrome.errors import ConfigError
 from lumachrome.models.io import ModelFolder, available_models, load_model_dir, open_model
 from lumachrome.precision import resolve_device
 
@@ -223,9 +223,7 @@ class Colorizer:
             raise ConfigError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
         model = open_model(name_or_dir)
         device = resolve_device(device)
-        if model.task == "translate":
-            raise ModelError(f"{model.path}: an image-to-image model (task 'translate'); load it with "
-                             "lumachrome.translate.Translator (the CLI does this for you)")
+        model.require("colorize")
         return cls.from_folder(model, device, size=size, temperature=temperature, backend=backend, threads=threads,
                                saturation=saturation, flip=flip, adaptive=adaptive)
 

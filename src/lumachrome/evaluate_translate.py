@@ -22,20 +22,23 @@ import torch
 
 from lumachrome.errors import ConfigError, DataError, ModelError
 from lumachrome.evaluate import EvalResult
-from lumachrome.precision import autocast
+from lumachrome.precision import autocast, resolve_device
 
 __all__ = ["evaluate_translate", "load_translate_model"]
 
 
 def load_translate_model(model_dir: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """``load_model_dir`` plus a check that the folder is an image-to-image model (``"task": "translate"``)."""
-    from lumachrome.models.io import load_model_dir
+    """The network and config of an image-to-image model (``"task": "translate"``), loaded through
+    :func:`lumachrome.pipeline.load_pipeline` (its config read once)."""
+    from lumachrome.models.io import open_model
+    from lumachrome.pipeline import load_pipeline
 
-    model, config = load_model_dir(model_dir, device=device)
-    if config.get("task") != "translate":
-        raise ModelError(f"{model_dir}: not an image-to-image model (config task {config.get('task')!r}, expected "
-                         "'translate'); score colorizers with --data FOLDER")
-    return model, config
+    folder = open_model(model_dir)
+    if folder.task != "translate":
+        raise ModelError(f"{model_dir}: not an image-to-image model (config task {folder.config.get('task')!r}, "
+                         "expected 'translate'); score colorizers with --data FOLDER")
+    translator = load_pipeline(folder, device)
+    return translator.model, translator.config
 
 
 def _u8(x: torch.Tensor) -> np.ndarray:
@@ -81,7 +84,6 @@ def evaluate_translate(
         ModelError: not a translate model; DataError: the pack is not paired or its A channels differ
         from the model's input; ConfigError: bad size / batch size / limit.
     """
-    from lumachrome.colorizer import resolve_device
     from lumachrome.data.domain_pack import center_batch, read_domain_pack
     from lumachrome.metrics import image_metrics
 

@@ -189,11 +189,7 @@ class Translator:
             ModelError: unknown name, not a model folder, not a translation model, weights that do
                 not match the config.
         """
-        model = open_model(name_or_dir)
-        if model.task != "translate":
-            raise ModelError(f"{model.path}: not an image-to-image model (config task {model.config.get('task')!r}, "
-                             "expected 'translate'); use Colorizer for colorization models")  # fmt: skip
-        return cls.from_folder(model, device, **kwargs)
+        return cls.from_folder(open_model(name_or_dir).require("translate"), device, **kwargs)
 
     @classmethod
     def from_folder(cls, model: ModelFolder, device: str | torch.device = "cpu", **kwargs: Any) -> "Translator":

@@ -3,9 +3,9 @@
 :class:`Engine` is what :mod:`lumachrome.app.server` calls. Everything here is plain Python so it is
 testable without HTTP:
 
-* :meth:`Engine.models` lists the shipped models (``lumachrome.colorizer.available_models``):
-  colorizers (``photo``, ``photo-hints``, ...) and, when :mod:`lumachrome.translate` exists, image
-  translation models (``task: translate`` in ``config.json``: sketch, nir, thermal, ...).
+* :meth:`Engine.models` lists the shipped models (``lumachrome.models.io.shipped_model_dirs``):
+  colorizers (``photo``, ``photo-hints``, ...) and image translation models (``task: translate`` in
+  ``config.json``: sketch, nir, thermal, ...); each loads through :func:`lumachrome.pipeline.load_pipeline`.
 * :meth:`Engine.upload` checks and stores one upload (size limit, pixel limit from the header, a
   full decode), returns its id, size and a preview; :meth:`Engine.colorize` runs one job on a
   stored upload: optional restoration, colorization (with colour hints for hint models, the
@@ -276,8 +276,6 @@ class Engine:
             except (OSError, ValueError):
                 continue
             kind = "translate" if cfg.get("task") == "translate" else "colorize"
-            if kind == "translate" and not _has_translate():
-                continue  # built by another task; offered once lumachrome.translate exists
             args = cfg.get("args") or {}
             out.append(_ModelInfo(name, kind, bool(args.get("hint_channels")),
                                   int((cfg.get("preprocessing") or {}).get("size", 256)),
@@ -298,14 +296,9 @@ class Engine:
                 if info is None:
                     shipped = ", ".join(m["name"] for m in self.models()) or "none"
                     raise ModelError(f"unknown model {name!r} (available: {shipped})")
-                if info["kind"] == "translate":
-                    from lumachrome.translate import Translator  # type: ignore[import-not-found]
+                from lumachrome.pipeline import load_pipeline
 
-                    self._models[name] = Translator.load(self._source(name), device=self.config.device)
-                else:
-                    from lumachrome.colorizer import Colorizer
-
-                    self._models[name] = Colorizer.load(self._source(name), device=self.config.device)
+                self._models[name] = load_pipeline(self._source(name), self.config.device, task=info["kind"])
             return self._models[name]
 
     def _source(self, name: str) -> Any:
@@ -568,18 +561,7 @@ def _scaled(correction: Any, factor: float):
     return transform
 
 
-def _has_translate() -> bool:
-    try:
-        import lumachrome.translate  # noqa: F401  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    return True
-
 
 def _translate(translator: Any, x: np.ndarray) -> np.ndarray:
-    """Run a :class:`lumachrome.translate.Translator` on a float image (whichever call it offers)."""
-    for attr in ("translate_array", "colorize_array"):
-        fn = getattr(translator, attr, None)
-        if fn is not None:
-            return np.asarray(fn(x), dtype=np.float32)
-    return np.asarray(translator(x), dtype=np.float32)
+    """Run a :class:`lumachrome.translate.Translator` on a float image: its uint8 RGB as float32 (0..255)."""
+    return np.asarray(translator.translate_array(x), dtype=np.float32)

@@ -46,7 +46,9 @@ def load_colorizer(colorizer_or_model: Any = "photo", device: str = "auto", size
         return colorizer_or_model
     if isinstance(colorizer_or_model, nn.Module):
         return Colorizer(colorizer_or_model, {"name": type(colorizer_or_model).__name__}, device=device, size=size)
-    return Colorizer.load(colorizer_or_model, device=device, size=size)
+    from lumachrome.pipeline import load_pipeline
+
+    return load_pipeline(colorizer_or_model, device, task="colorize", size=size)
 
 
 def load_input(image: Any) -> tuple[np.ndarray, str]:

@@ -134,7 +134,9 @@ def _checkpoint_colorizers(run_dir: Path):
             model.default_temperature = float(config["decoding"]["temperature"])
         yield f"step {c.step} (epoch {c.state.get('epoch', '?')})", Colorizer(model, config, device="cpu")
     if (run_dir / "model" / "config.json").is_file():
-        yield "exported model (EMA, end of training)", Colorizer.load(run_dir / "model", device="cpu")
+        from lumachrome.pipeline import load_pipeline
+
+        yield "exported model (EMA, end of training)", load_pipeline(run_dir / "model", "cpu", task="colorize")
 
 
 def checkpoints_gif(

@@ -48,6 +48,7 @@ __all__ = [
     "ModelFolder",
     "available_models",
     "load_model_dir",
+    "open_folder",
     "open_model",
     "read_config",
     "resolve_model_dir",
@@ -450,12 +451,29 @@ class ModelFolder:
         """``"translate"`` for image-to-image models, else ``"colorize"``."""
         return "translate" if self.config.get("task") == "translate" else "colorize"
 
+    def require(self, task: str) -> ModelFolder:
+        """``self`` when its :attr:`task` is ``task``, else ``ModelError`` saying which loader it needs."""
+        if self.task == task:
+            return self
+        if task == "colorize":
+            raise ModelError(f"{self.path}: an image-to-image model (task 'translate'); load it with "
+                             "lumachrome.translate.Translator (the CLI does this for you)")
+        raise ModelError(f"{self.path}: not an image-to-image model (config task {self.config.get('task')!r}, "
+                         "expected 'translate'); use Colorizer for colorization models")  # fmt: skip
+
 
 def open_model(name_or_dir: str | os.PathLike[str] | ModelFolder) -> ModelFolder:
     """Resolve a shipped name or folder (:func:`resolve_model_dir`) and read its config, once."""
     if isinstance(name_or_dir, ModelFolder):
         return name_or_dir
     folder = resolve_model_dir(name_or_dir)
+    return ModelFolder(folder, read_config(folder))
+
+
+def open_folder(path: str | os.PathLike[str]) -> ModelFolder:
+    """A model *folder* (never a shipped name; its ``config.json`` or weights file is accepted too), its
+    config read once; ``ModelError`` "model folder not found" and the like otherwise."""
+    folder = _resolve_folder(path)
     return ModelFolder(folder, read_config(folder))
 
 
