@@ -823,7 +823,7 @@ def run_archive(
     import torch
 
     from lumachrome.pipeline import load_pipeline
-    from lumachrome.train.distributed import env_ranks
+    from lumachrome.precision import env_ranks
 
     root, out_dir = Path(root), Path(out_dir)
     if not root.is_dir():

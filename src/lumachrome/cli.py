@@ -867,9 +867,6 @@ def data_domain_pack(
 # --------------------------------------------------------------------------------------------
 # old photos and film (colorize --restore / --reference / --palette / --video), palette build
 # --------------------------------------------------------------------------------------------
-_RESTORE_STEPS = {"levels": "levels", "defects": "defects", "denoise": "denoise", "contrast": "contrast"}
-
-
 def _historical_hooks(
     restore: bool,
     restore_skip: str | None,
@@ -892,17 +889,13 @@ def _historical_hooks(
         raise typer.BadParameter("--restore-skip needs --restore", param_hint="--restore-skip")
     restorer = None
     if restore:
-        from lumachrome.restore.pipeline import Restorer
-        from lumachrome.restore.prepare import PrepareOptions
+        from lumachrome.restore.pipeline import RESTORE_STEPS, restorer_without
 
         skip = [t.strip() for t in (restore_skip or "").split(",") if t.strip()]
-        bad = [t for t in skip if t not in _RESTORE_STEPS]
+        bad = [t for t in skip if t not in RESTORE_STEPS]
         if bad:
-            raise typer.BadParameter(f"unknown step(s) {', '.join(bad)} (use {', '.join(_RESTORE_STEPS)})", param_hint="--restore-skip")
-        opts = PrepareOptions()
-        for t in skip:
-            setattr(opts, _RESTORE_STEPS[t], 0.0 if t == "contrast" else False)
-        restorer = Restorer(opts)
+            raise typer.BadParameter(f"unknown step(s) {', '.join(bad)} (use {', '.join(RESTORE_STEPS)})", param_hint="--restore-skip")
+        restorer = restorer_without(skip)
     correction = None
     if reference or palette is not None:
         from lumachrome.restore.pipeline import build_correction

@@ -2,7 +2,8 @@
 
 :func:`resolve_device` is the one place where ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` become a
 ``torch.device`` (inference, training, the web app, evaluation: all of them), checked against the
-machine.
+machine; :func:`env_ranks` reads the process's place in a torchrun launch (one GPU per process),
+for training and for the archive engine alike.
 
 bf16 autocast pays on CUDA, and on CPUs with native bf16 matrix units.
 
@@ -23,7 +24,7 @@ import torch
 
 from lumachrome.errors import ConfigError
 
-__all__ = ["autocast", "bf16_autocast_device", "cpu_bf16_supported", "resolve_device"]
+__all__ = ["autocast", "bf16_autocast_device", "cpu_bf16_supported", "env_ranks", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = "auto", *, local_rank: int | None = None,
@@ -56,6 +57,24 @@ def resolve_device(device: str | torch.device | None = "auto", *, local_rank: in
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA device(s)")
     return dev
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}: expected an integer, got {raw!r}") from None
+
+
+def env_ranks() -> tuple[int, int, int]:
+    """``(RANK, WORLD_SIZE, LOCAL_RANK)`` from the environment set by torchrun; ``(0, 1, 0)`` without it."""
+    rank, world, local = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
+    if world < 1 or not 0 <= rank < world or local < 0:
+        raise ConfigError(f"environment: RANK={rank}, WORLD_SIZE={world}, LOCAL_RANK={local} are inconsistent")
+    return rank, world, local
 
 
 def _resolve_setting(name: str, local_rank: int | None, setting: str) -> torch.device:

@@ -33,6 +33,7 @@ import numpy as np
 
 from lumachrome.atomic import atomic_write_bytes, atomic_write_text
 from lumachrome.errors import ConfigError, ImageError, LumachromeError, ModelError
+from lumachrome.restore.pipeline import RESTORE_STEPS
 
 __all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "UploadGate", "check_json_shape",
            "parse_hints_field"]
@@ -40,8 +41,6 @@ __all__ = ["AppConfig", "Busy", "Engine", "JobQueue", "RESTORE_STEPS", "UploadGa
 MB = 1024 * 1024
 #: Form fields besides the files may add this much to a request.
 FORM_SLACK = 1024 * 1024
-#: Restoration steps the user may switch off (as in ``lumachrome colorize --restore-skip``).
-RESTORE_STEPS = {"levels": "levels", "defects": "defects", "denoise": "denoise", "contrast": "contrast"}
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _FILE = re.compile(r"^[A-Za-z0-9_.-]+$")
 #: The only files ``/files/<id>/...`` serves, with the media type the server sends for them: the
@@ -451,13 +450,9 @@ class Engine:
             x = image.rgb
             steps = []
             if restore:
-                from lumachrome.restore.pipeline import Restorer
-                from lumachrome.restore.prepare import PrepareOptions
+                from lumachrome.restore.pipeline import restorer_without
 
-                opts = PrepareOptions()
-                for s in restore_skip:
-                    setattr(opts, RESTORE_STEPS[s], 0.0 if s == "contrast" else False)
-                restorer = Restorer(opts)
+                restorer = restorer_without(restore_skip)
                 x = restorer(x)
                 steps = [str(st) for st in restorer.last.steps] if restorer.last is not None else []
             runner = self._load(name)

@@ -29,7 +29,11 @@ import numpy as np
 from lumachrome.color.lab import as_float_image
 from lumachrome.restore.prepare import PrepareOptions, Prepared, before_after, prepare
 
-__all__ = ["OldPhotoResult", "Restorer", "build_correction", "colorize_old_photo"]
+__all__ = ["RESTORE_STEPS", "OldPhotoResult", "Restorer", "build_correction", "colorize_old_photo", "restorer_without"]
+
+#: Restoration steps a user may switch off (``colorize --restore-skip``, the web app): name ->
+#: :class:`~lumachrome.restore.prepare.PrepareOptions` field.
+RESTORE_STEPS = {"levels": "levels", "defects": "defects", "denoise": "denoise", "contrast": "contrast"}
 
 #: Long side of the input copy a :class:`Restorer` keeps for the before/after view.
 PREVIEW_SIDE = 768
@@ -73,6 +77,15 @@ class Restorer:
             panels.append(_preview(as_float_image(colorized)))
             labels.append("colorized")
         return before_after(panels, labels, height=height)
+
+
+def restorer_without(skip: Sequence[str]) -> Restorer:
+    """A :class:`Restorer` with the default preparation but the steps named in ``skip`` (names of
+    :data:`RESTORE_STEPS`, checked by the caller) switched off."""
+    opts = PrepareOptions()
+    for step in skip:
+        setattr(opts, RESTORE_STEPS[step], 0.0 if step == "contrast" else False)
+    return Restorer(opts)
 
 
 def build_correction(

@@ -16,14 +16,13 @@ single-process step on the whole global batch. Rank 0 alone writes checkpoints, 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 
 from lumachrome.errors import ConfigError
-from lumachrome.precision import resolve_device
+from lumachrome.precision import env_ranks, resolve_device
 
 __all__ = [
     "DistInfo",
@@ -68,24 +67,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name}: expected an integer, got {raw!r}") from None
-
-
-def env_ranks() -> tuple[int, int, int]:
-    """``(RANK, WORLD_SIZE, LOCAL_RANK)`` from the environment set by torchrun; ``(0, 1, 0)`` without it."""
-    rank, world, local = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
-    if world < 1 or not 0 <= rank < world or local < 0:
-        raise ConfigError(f"environment: RANK={rank}, WORLD_SIZE={world}, LOCAL_RANK={local} are inconsistent")
-    return rank, world, local
 
 
 def _device(name: str, local_rank: int | None = None) -> torch.device:
