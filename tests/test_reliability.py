@@ -474,7 +474,7 @@ def test_library_warnings_stay_off_stderr_and_ours_are_one_line(monkeypatch, cap
         w.warn("x.tif: 2 non-finite pixel value(s) masked\nsecond line", LumachromeWarning)
         yield "tiny\tdescription"
 
-    monkeypatch.setattr(cli, "_describe_models", describe)
+    monkeypatch.setattr(cli.models, "describe_models", describe)
     monkeypatch.setattr(cli.sys, "warnoptions", [])
     capsys.readouterr()
     assert cli.main(["models"]) == 0
