@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from lumachrome.errors import UsageError
-from lumachrome.train.config import add_config_arguments, check_flags, config_from_args, load_config_file
+from lumachrome.train.config import RunConfig, add_config_arguments, check_flags, config_from_args, load_config_file
 
-__all__ = ["build_parser", "train_main"]
+if TYPE_CHECKING:  # pragma: no cover
+    from lumachrome.train.run import Regime
+
+__all__ = ["build_parser", "regime_for", "train_main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  lumachrome train --resume runs/demo --steps 4000\n"
                "  lumachrome train --config configs/photo.yaml --overwrite   (start over: the old run -> RUN.old-<time>)\n"
                "  lumachrome train --config configs/pix2pix-domain.yaml --data.pack A2B.safetensors  "
-               "(--train.regime pix2pix|cyclegan: docs/gan.md)",
+               "(--train.regime pix2pix|cyclegan: docs/gan.md)\n"
+               "  lumachrome train --config configs/photo5-hints-cpu.yaml --train.regime hints "
+               "--hints.init src/lumachrome/weights/photo  (docs/hints.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", help="YAML or TOML config file (see lumachrome/configs/)")
@@ -42,9 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def regime_for(cfg: RunConfig) -> Regime:
+    """The regime of ``cfg.train.regime`` for :func:`lumachrome.train.run.run`: supervised
+    (:mod:`lumachrome.train.loop`), pix2pix / cyclegan (:mod:`lumachrome.train.gan`) or hints
+    (:mod:`lumachrome.train.hints`, widened from ``hints.init``)."""
+    regime = cfg.train.regime
+    if regime in ("pix2pix", "cyclegan"):  # the adversarial trainers
+        from lumachrome.train.gan import GanRegime
+
+        return GanRegime()
+    if regime == "hints":
+        from lumachrome.train.hints import HintsRegime
+
+        return HintsRegime(cfg.hints.init, hint_seed=cfg.hints.seed, zero_share=cfg.hints.zero_share)
+    from lumachrome.train.loop import SupervisedRegime
+
+    return SupervisedRegime()
+
+
 def train_main(argv: list[str] | None = None) -> int:
     """Entry point of ``lumachrome train``; returns the exit code. Errors raise LumachromeError."""
-    from lumachrome.train.loop import train
+    from lumachrome.train.run import run
 
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -61,10 +85,5 @@ def train_main(argv: list[str] | None = None) -> int:
 
         cfg.train.out = str(find_checkpoint(ns.resume).parent.parent)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    if cfg.train.regime != "supervised":  # pix2pix / cyclegan: the adversarial trainers
-        from lumachrome.train.gan import train_gan
-
-        train_gan(cfg, resume=ns.resume, overwrite=ns.overwrite, log=log)
-        return 0
-    train(cfg, resume=ns.resume, overwrite=ns.overwrite, log=log)
+    run(cfg, regime_for(cfg), ns.resume, overwrite=ns.overwrite, log=log)
     return 0

@@ -34,6 +34,7 @@ from lumachrome.errors import ConfigError, UsageError
 __all__ = [
     "DataConfig",
     "GanConfig",
+    "HintsConfig",
     "ModelConfig",
     "OptimConfig",
     "LIMITS",
@@ -122,7 +123,7 @@ class TrainConfig:
     samples: int = 8  # images in the per-epoch sample grid
     progress: bool = True
     name: str = "model"
-    regime: str = "supervised"  # supervised, pix2pix or cyclegan (adversarial regimes: lumachrome.train.gan)
+    regime: str = "supervised"  # supervised, pix2pix, cyclegan (lumachrome.train.gan) or hints (lumachrome.train.hints)
 
 
 @dataclass
@@ -145,12 +146,22 @@ class GanConfig:
 
 
 @dataclass
+class HintsConfig:
+    """The hint fine-tuning regime (``train.regime`` hints, see ``lumachrome.train.hints``)."""
+
+    init: str | None = None  # plain model folder the hint model is widened from (None: from scratch)
+    seed: int = 1  # seed of the simulated-hint sampler
+    zero_share: float = 0.2  # share of training images without hints
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     gan: GanConfig = field(default_factory=GanConfig)
+    hints: HintsConfig = field(default_factory=HintsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -188,11 +199,13 @@ class RunConfig:
                 raise ConfigError(f"optim.lr_mult: {prefix!r}: must be a finite number >= 0, got {mult!r}")
         if self.train.regime not in REGIMES:
             raise ConfigError(f"train.regime: '{self.train.regime}' is not one of {', '.join(REGIMES)}")
-        if self.train.regime != "supervised":
+        if self.train.regime in ("pix2pix", "cyclegan"):
             validate_gan_config(self)
+        if self.train.regime == "hints" and self.model.head != "regression":
+            raise ConfigError("train.regime hints: model.head must be regression (hint models predict ab)")
 
 
-REGIMES = ("supervised", "pix2pix", "cyclegan")
+REGIMES = ("supervised", "pix2pix", "cyclegan", "hints")
 
 GAN_LOSSES = ("vanilla", "lsgan", "hinge")
 #: Image-to-image generators (``A -> B`` on domain packs); any other architecture is an ``L -> ab`` colorizer.
@@ -269,6 +282,7 @@ LIMITS: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "gan.d_lr": (0, None, True, False),
     "gan.d_warmup": (0, None, False, False),
     "gan.decay_start": (0, 1, False, False),
+    "hints.zero_share": (0, 1, False, False),
 }
 
 
@@ -302,7 +316,7 @@ def check_value(name: str, value: Any) -> None:
     if bad:
         raise ConfigError(f"{name}: must be {_describe(limits)}, got {value!r}")
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig,
-             "gan": GanConfig}
+             "gan": GanConfig, "hints": HintsConfig}
 
 
 def _coerce(value: Any, tp: Any, what: str) -> Any:

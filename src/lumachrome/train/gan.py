@@ -65,12 +65,15 @@ from lumachrome.errors import ConfigError, DataError
 from lumachrome.precision import autocast
 from lumachrome.train import distributed
 from lumachrome.train.config import GAN_LOSSES, GENERATORS, RunConfig, validate_gan_config
+from lumachrome.train.loop import sample_grid, validate
+from lumachrome.train.run import Built, Regime, run
 
 __all__ = [
     "GAN_LOSSES",
     "GENERATORS",
     "CycleGANTrainer",
     "GANLoss",
+    "GanRegime",
     "ImagePool",
     "Pix2PixTrainer",
     "gan_lr_lambda",
@@ -592,117 +595,86 @@ def _without_init(cfg: RunConfig) -> RunConfig:
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=None))
 
 
+class GanRegime(Regime):
+    """The adversarial regimes of :func:`lumachrome.train.run.run` (``train.regime`` pix2pix / cyclegan):
+    :class:`Pix2PixTrainer` / :class:`CycleGANTrainer` on photos (L -> ab) or domain packs (A -> B);
+    validation with the translation guards; the loss terms also go to ``losses.jsonl``."""
+
+    names = ("pix2pix", "cyclegan")
+
+    def resume_config(self, cfg: RunConfig, saved: RunConfig, where: Path, log) -> None:
+        if saved.model != cfg.model or saved.gan != cfg.gan or saved.train.regime != cfg.train.regime:
+            log(f"resume: using the model/gan configuration stored in {where}")
+            cfg.model, cfg.gan, cfg.train.regime = saved.model, saved.gan, saved.train.regime
+
+    def build(self, cfg: RunConfig, dist, *, ckpt: Any, log) -> Built:
+        translate = cfg.model.architecture in GENERATORS
+        start_step = ckpt.step if ckpt is not None else 0
+        data = (_translate_data(cfg, dist.device, dist, dist.is_main) if translate
+                else _colorize_data(cfg, dist.device, dist, dist.is_main, start_step, log))
+        trainer, spec = _build(cfg, data, dist.device, fresh=ckpt is None, log=log)
+        return Built(trainer, spec, data, data.val)
+
+    def restore(self, built: Built, ckpt: Any, step: int) -> None:
+        built.trainer.steps_done = step
+
+    def distributed_note(self, built: Built, dist) -> str | None:
+        if dist.device.type != "cuda" and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                              for m in built.trainer.nets.modules()):
+            return "note: BatchNorm statistics are per rank on the CPU (SyncBatchNorm needs CUDA)"
+        return None
+
+    def describe(self, cfg: RunConfig, built: Built, dist, run_dir: Path) -> str:
+        trainer = built.trainer
+        translate = cfg.model.architecture in GENERATORS
+        n_g = sum(p.numel() for p in trainer.G.parameters()) / 1e6
+        n_d = sum(p.numel() for n, m in trainer.nets.items() if n != "G" for p in m.parameters()) / 1e6
+        what = f"{cfg.train.regime} ({'L -> ab' if not translate else 'A -> B'}, {cfg.gan.gan_loss} loss)"
+        if cfg.train.regime == "pix2pix" and "D" not in trainer.nets:
+            what = "pix2pix L1-only baseline (lambda_gan 0, no discriminator)"
+        return (f"training {what}: {cfg.model.architecture} {n_g:.2f}M + {n_d:.2f}M other parameters on "
+                f"{built.data.num_images} images, device {dist.device}"
+                + (f", {dist.world_size} processes" if dist.enabled else "") + f" -> {run_dir}")
+
+    def extra_state(self, cfg: RunConfig, built: Built, dist) -> dict[str, Any]:
+        return {"world_size": dist.world_size, "regime": cfg.train.regime}
+
+    def validate(self, cfg: RunConfig, built: Built, device: torch.device) -> tuple[dict[str, float], np.ndarray]:
+        trainer = built.trainer
+        if cfg.model.architecture in GENERATORS:
+            F_ = trainer.nets["F"] if "F" in trainer.nets else None
+            return validate_translate(trainer.eval_model, built.val, device, F_)
+        metrics, pred = validate(trainer.eval_model, built.val, device)
+        return metrics, sample_grid(built.val, pred, cfg.train.samples)
+
+    def warnings(self, cfg: RunConfig, metrics: dict[str, float]) -> list[str]:
+        translate = cfg.model.architecture in GENERATORS
+        lines = []
+        if translate and metrics.get("lum_corr", 1.0) < 0:
+            lines.append(f"warning: lum_corr {metrics['lum_corr']:.3f} < 0: the generator may be inverting tones")
+        if translate and metrics.get("diversity", 1.0) < 0.01:
+            lines.append(f"warning: diversity {metrics['diversity']:.4f}: the outputs barely differ (collapse?)")
+        return lines
+
+    def postfix(self, logs: dict[str, float]) -> dict[str, str]:
+        return {k: f"{v:.3f}" for k, v in logs.items() if k in ("G", "D", "D_A", "D_B", "G_l1", "cycle_A")}
+
+    def on_log(self, run_dir: Path, step: int, logs: dict[str, float], main: bool) -> None:
+        if main:
+            with open(run_dir / "losses.jsonl", "a") as f:
+                f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in logs.items()}}) + "\n")
+
+
 def train_gan(cfg: RunConfig, resume: str | None = None, *, overwrite: str | bool | None = None, log=print) -> Path:
-    """Run a pix2pix or CycleGAN training (``cfg.train.regime``); returns the run folder.
+    """Run a pix2pix or CycleGAN training (``cfg.train.regime``; :func:`lumachrome.train.run.run` with
+    :class:`GanRegime`); returns the run folder.
 
     The run folder is laid out as the supervised one (``config.yaml``, ``checkpoints/``, ``samples/``,
     ``tb/``, ``metrics.jsonl``, ``model/``) plus ``losses.jsonl`` (the loss terms every ``log_every``
     steps). Ctrl-C saves a checkpoint. Under torchrun each rank trains on its share of the global batch.
     The run folder rules (``resume``, ``overwrite``) are those of :func:`lumachrome.train.loop.train`.
     """
-    from lumachrome.train.checkpoint import plan_run_dir
-
     cfg.validate()
-    if cfg.train.regime not in ("pix2pix", "cyclegan"):
+    if cfg.train.regime not in GanRegime.names:
         raise ConfigError(f"train_gan: train.regime must be pix2pix or cyclegan, got '{cfg.train.regime}'")
-    plan = plan_run_dir(cfg.train.out, resume=resume, overwrite=overwrite)
-    dist = distributed.setup(cfg.train.device)
-    try:
-        return _train_gan(cfg, resume, log, dist, plan)
-    finally:
-        distributed.cleanup(dist)
-
-
-def _train_gan(cfg: RunConfig, resume: str | None, log, dist, plan) -> Path:
-    import yaml
-
-    from lumachrome.imageio import save_image
-    from lumachrome.train.checkpoint import load_checkpoint, prepare_run_dir, save_checkpoint
-    from lumachrome.train.loop import NullWriter, summary_writer, run_steps, sample_grid, seed_everything, validate
-
-    main = dist.is_main
-    if not main:
-        log = lambda m: None  # noqa: E731 - rank 0 speaks for the group
-    device = dist.device
-    seed_everything(cfg.train.seed)
-    run_dir = Path(cfg.train.out)
-    ckpt = None
-    if resume:
-        ckpt = load_checkpoint(resume)
-        saved = RunConfig.from_dict(ckpt.state["config"], where=str(ckpt.path))
-        if saved.model != cfg.model or saved.gan != cfg.gan or saved.train.regime != cfg.train.regime:
-            log(f"resume: using the model/gan configuration stored in {ckpt.path}")
-            cfg.model, cfg.gan, cfg.train.regime = saved.model, saved.gan, saved.train.regime
-    if main:
-        prepare_run_dir(plan, resume_step=ckpt.step if ckpt is not None else None, log=log)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-    translate = cfg.model.architecture in GENERATORS
-    start_step = ckpt.step if ckpt is not None else 0
-    data = (_translate_data(cfg, device, dist, main) if translate
-            else _colorize_data(cfg, device, dist, main, start_step, log))
-    trainer, spec = _build(cfg, data, device, fresh=ckpt is None, log=log)
-    start = 0
-    if ckpt is not None:
-        trainer.load_state(ckpt.model, ckpt.optimizer_state(), ckpt.state.get("scheduler"), ckpt.ema)
-        trainer.steps_done = start = ckpt.step
-        ckpt.restore_rng()
-        if data.state is not None and "data" in ckpt.state.get("extra", {}):
-            data.state.load_state_dict(ckpt.state["extra"]["data"])
-        log(f"resumed from {ckpt.path} at step {start}")
-    if dist.enabled:
-        torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank, start))
-        if device.type != "cuda" and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in trainer.nets.modules()):
-            log("note: BatchNorm statistics are per rank on the CPU (SyncBatchNorm needs CUDA)")
-
-    epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
-    writer = summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else NullWriter()
-    n_g = sum(p.numel() for p in trainer.G.parameters()) / 1e6
-    n_d = sum(p.numel() for n, m in trainer.nets.items() if n != "G" for p in m.parameters()) / 1e6
-    what = f"{cfg.train.regime} ({'L -> ab' if not translate else 'A -> B'}, {cfg.gan.gan_loss} loss)"
-    if cfg.train.regime == "pix2pix" and "D" not in trainer.nets:
-        what = "pix2pix L1-only baseline (lambda_gan 0, no discriminator)"
-    log(f"training {what}: {cfg.model.architecture} {n_g:.2f}M + {n_d:.2f}M other parameters on "
-        f"{data.num_images} images, device {device}"
-        + (f", {dist.world_size} processes" if dist.enabled else "") + f" -> {run_dir}")
-
-    def checkpoint(step: int) -> Path | None:
-        if not main:
-            return None
-        extra = {"data": data.state.state_dict()} if data.state is not None else {}
-        extra.update(world_size=dist.world_size, regime=cfg.train.regime)
-        return save_checkpoint(run_dir, step=step, epoch=step // epoch_steps, config=cfg.to_dict(),
-                               model_spec=spec, extra=extra, keep=cfg.train.keep_checkpoints,
-                               **trainer.state_for_checkpoint())
-
-    def end_of_epoch(step: int) -> None:
-        epoch = step // epoch_steps
-        if data.val is not None:
-            if translate:
-                F_ = trainer.nets["F"] if "F" in trainer.nets else None
-                metrics, grid = validate_translate(trainer.eval_model, data.val, device, F_)
-            else:
-                metrics, pred = validate(trainer.eval_model, data.val, device)
-                grid = sample_grid(data.val, pred, cfg.train.samples)
-            for k, v in metrics.items():
-                writer.add_scalar(f"val/{k}", v, step)
-            with open(run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, "epoch": epoch, **metrics}) + "\n")
-            save_image(run_dir / "samples" / f"epoch-{epoch:03d}.png", grid)
-            log(f"epoch {epoch} (step {step}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-            if translate and metrics.get("lum_corr", 1.0) < 0:
-                log(f"warning: lum_corr {metrics['lum_corr']:.3f} < 0: the generator may be inverting tones")
-            if translate and metrics.get("diversity", 1.0) < 0.01:
-                log(f"warning: diversity {metrics['diversity']:.4f}: the outputs barely differ (collapse?)")
-        distributed.barrier()
-
-    def log_losses(step: int, logs: dict[str, float]) -> None:
-        if main:
-            with open(run_dir / "losses.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in logs.items()}}) + "\n")
-
-    return run_steps(
-        cfg, data, trainer, start, dist=dist, writer=writer, epoch_steps=epoch_steps, end_of_epoch=end_of_epoch,
-        checkpoint=checkpoint, log=log, run_dir=run_dir, on_log=log_losses,
-        postfix=lambda logs: {k: f"{v:.3f}" for k, v in logs.items() if k in ("G", "D", "D_A", "D_B", "G_l1", "cycle_A")},
-    )
+    return run(cfg, GanRegime(), resume, overwrite=overwrite, log=log)

@@ -9,9 +9,11 @@ patch), passed to the network as its extra input. The loss is unchanged (on all 
 and the input convolutions of the first stage get zero weights for the hint channels, so at step 0
 the hint model computes exactly what the source model computes, with or without hints.
 
-``train_hints(...)`` is the small loop around them used to build the shipped ``photo-hints`` model
-(``scripts/train_hints.py``): pack batches, validation with 0 and 10 hints, resumable checkpoints,
-export to a model folder.
+:class:`HintsRegime` is the regime of the one training orchestrator (:func:`lumachrome.train.run.run`):
+``lumachrome train --config C.yaml`` with ``train.regime: hints`` (and ``hints.init``, the plain model folder
+to widen) runs it; ``train_hints(...)`` is the same run as a function (``scripts/train_hints.py``, which
+built the shipped ``photo-hints`` model): pack batches, validation with 0 and 10 hints, resumable
+checkpoints, export to a model folder.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,11 +29,12 @@ from torch import nn
 
 from lumachrome.errors import ConfigError
 from lumachrome.hints import HINT_CHANNELS, sample_hints_from_ab, simulate_hints
-from lumachrome.precision import resolve_device
 from lumachrome.train.config import RunConfig
+from lumachrome.train.distributed import DistInfo
+from lumachrome.train.run import Built, Regime, run
 from lumachrome.train.supervised import SupervisedTrainer
 
-__all__ = ["HintTrainer", "train_hints", "validate_hints", "widen_from"]
+__all__ = ["HintTrainer", "HintsRegime", "train_hints", "validate_hints", "widen_from"]
 
 def widen_from(model: nn.Module, source: str | Path) -> None:
     """Copy a plain (``hint_channels=0``) model folder's weights into the hint model ``model``.
@@ -136,6 +139,68 @@ def validate_hints(model: nn.Module, val: dict[str, torch.Tensor], counts=(0, 10
     return out
 
 
+class HintsRegime(Regime):
+    """The hint fine-tuning regime of :func:`lumachrome.train.run.run` (``train.regime hints``): a hint
+    model (``hint_channels`` 3, regression) widened from the plain model folder ``init`` (:func:`widen_from`;
+    None: from scratch), trained by :class:`HintTrainer`; validation is the PSNR with 0 and 10 hints per
+    epoch (``metrics.jsonl``) and once at step 0 of a fresh run. Runs in one process."""
+
+    names = ("hints",)
+    #: The hint regime never restored the global RNG on resume (its sampler's state is in the checkpoint).
+    restores_rng = False
+
+    def __init__(self, init: str | None, *, hint_seed: int = 1, zero_share: float = 0.2) -> None:
+        self.init, self.hint_seed, self.zero_share = init, hint_seed, zero_share
+        self.t0 = time.perf_counter()
+
+    def resume_config(self, cfg: RunConfig, saved: RunConfig, where: Path, log: Callable[[str], None]) -> None:
+        """The configuration given is used as it is."""
+
+    def build(self, cfg: RunConfig, dist: DistInfo, *, ckpt: Any, log: Callable[[str], None]) -> Built:
+        from lumachrome.models import create_model
+        from lumachrome.train.loop import load_val_set, make_train_data
+
+        if dist.enabled:
+            raise ConfigError("train.regime hints runs in one process (not under torchrun)")
+        device = dist.device
+        args = {**cfg.model.args, "head": "regression", "hint_channels": HINT_CHANNELS}
+        model = create_model(cfg.model.architecture, **args)
+        if self.init:
+            widen_from(model, self.init)
+        trainer = HintTrainer(model, cfg, device, seed=self.hint_seed, zero_share=self.zero_share)
+        data = make_train_data(cfg, device, log=log)
+        val = load_val_set(cfg, log=log)
+        spec = {"architecture": cfg.model.architecture, "args": model.args,
+                "preprocessing": {"size": cfg.data.val_size}, "decoding": {},
+                "extra": {"hints": {"init": self.init, "p": trainer.p, "zero_share": self.zero_share,
+                                    "patch": [1, trainer.max_patch]}}}
+        return Built(trainer, spec, data, val)
+
+    def restore(self, built: Built, ckpt: Any, step: int) -> None:
+        extra = ckpt.state.get("extra", {})
+        if "hint_generator" in extra:
+            built.trainer.hint_generator.set_state(torch.tensor(extra["hint_generator"], dtype=torch.uint8))
+
+    def started(self, built: Built, resumed: bool, log: Callable[[str], None]) -> None:
+        if not resumed and built.val is not None:
+            m = validate_hints(built.trainer.eval_model, built.val)
+            log("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+        self.t0 = time.perf_counter()
+
+    def extra_state(self, cfg: RunConfig, built: Built, dist: DistInfo) -> dict[str, Any]:
+        return {"hint_generator": built.trainer.hint_generator.get_state().tolist()}
+
+    def end_of_epoch(self, cfg: RunConfig, built: Built, step: int, epoch: int, *, device: torch.device,
+                     writer: Any, run_dir: Path, log: Callable[[str], None]) -> None:
+        if built.val is None:
+            return
+        metrics = {"step": step, **validate_hints(built.trainer.eval_model, built.val)}
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        log(f"step {step} ({time.perf_counter() - self.t0:.0f} s): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"))
+
+
 def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_share: float = 0.2,
                 resume: bool = True, overwrite: str | bool | None = None, log: Callable[[str], None] = print) -> Path:
     """Fine-tune a hint model; returns the exported model folder ``<out>/model``.
@@ -143,77 +208,12 @@ def train_hints(cfg: RunConfig, init: str | None, *, hint_seed: int = 1, zero_sh
     ``cfg.model.args`` describes the network (``hint_channels`` is set to 3), ``init`` a plain model
     folder to start from (:func:`widen_from`; None: from scratch). The run resumes from the last
     checkpoint in ``cfg.train.out`` when there is one and ``resume``; any other non-empty folder is
-    refused unless ``overwrite`` (see :func:`lumachrome.train.checkpoint.plan_run_dir`). The step loop, progress bar,
-    TensorBoard scalars, Ctrl-C handling and the export are the shared ones of
-    :func:`lumachrome.train.loop.run_steps`; validation (PSNR with 0 and 10 hints) is per epoch.
+    refused unless ``overwrite`` (see :func:`lumachrome.train.checkpoint.plan_run_dir`). The run itself is
+    :func:`lumachrome.train.run.run` with :class:`HintsRegime` (``lumachrome train`` with
+    ``train.regime: hints`` and a ``hints`` section runs the same).
     """
-    from lumachrome.models import create_model
-    from lumachrome.train.checkpoint import load_checkpoint, plan_run_dir, prepare_run_dir, save_checkpoint
-    from lumachrome.train.distributed import DistInfo
-    from lumachrome.train.loop import (
-        load_val_set,
-        loss_lr_postfix,
-        make_train_data,
-        run_steps,
-        seed_everything,
-        summary_writer,
-    )
-
-    cfg.validate()
     run_dir = Path(cfg.train.out)
     has_ckpt = any((run_dir / "checkpoints").glob("step-*/state.json"))
-    plan = plan_run_dir(run_dir, resume=run_dir if resume and has_ckpt and not overwrite else None,
-                        overwrite=overwrite)
-    device = resolve_device(cfg.train.device, setting="train.device")
-    seed_everything(cfg.train.seed)
-    args = {**cfg.model.args, "head": "regression", "hint_channels": HINT_CHANNELS}
-    model = create_model(cfg.model.architecture, **args)
-    if init:
-        widen_from(model, init)
-    trainer = HintTrainer(model, cfg, device, seed=hint_seed, zero_share=zero_share)
-    data = make_train_data(cfg, device, log=log)
-    val = load_val_set(cfg, log=log)
-    spec = {"architecture": cfg.model.architecture, "args": model.args,
-            "preprocessing": {"size": cfg.data.val_size}, "decoding": {},
-            "extra": {"hints": {"init": init, "p": trainer.p, "zero_share": zero_share,
-                                "patch": [1, trainer.max_patch]}}}
-    step = 0
-    ckpt = load_checkpoint(run_dir) if plan.action == "resume" else None
-    prepare_run_dir(plan, resume_step=ckpt.step if ckpt is not None else None, log=log)
-    if ckpt is not None:
-        trainer.load_state(ckpt.model, ckpt.optimizer_state(), ckpt.state.get("scheduler"), ckpt.ema)
-        step = ckpt.step
-        extra = ckpt.state.get("extra", {})
-        if data.state is not None and "data" in extra:
-            data.state.load_state_dict(extra["data"])
-        if "hint_generator" in extra:
-            trainer.hint_generator.set_state(torch.tensor(extra["hint_generator"], dtype=torch.uint8))
-        log(f"resumed from {ckpt.path} at step {step}")
-    elif val is not None:
-        m = validate_hints(trainer.eval_model, val)
-        log("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
-
-    def checkpoint(at: int) -> Path:
-        extra = {"hint_generator": trainer.hint_generator.get_state().tolist()}
-        if data.state is not None:
-            extra["data"] = data.state.state_dict()
-        return save_checkpoint(run_dir, step=at, epoch=at // cfg.train.epoch_steps, config=cfg.to_dict(),
-                               model_spec=spec, extra=extra, keep=cfg.train.keep_checkpoints,
-                               **trainer.state_for_checkpoint())
-
-    t0 = time.perf_counter()
-
-    def end_of_epoch(at: int) -> None:
-        if val is None:
-            return
-        metrics = {"step": at, **validate_hints(trainer.eval_model, val)}
-        with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(metrics) + "\n")
-        log(f"step {at} ({time.perf_counter() - t0:.0f} s): "
-            + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "step"))
-
-    writer = summary_writer(run_dir / "tb", purge_step=step if ckpt is not None else None)
-    run_steps(cfg, data, trainer, step, dist=DistInfo(device=device), writer=writer,
-              epoch_steps=cfg.train.epoch_steps, end_of_epoch=end_of_epoch, checkpoint=checkpoint, log=log,
-              run_dir=run_dir, postfix=loss_lr_postfix)
-    return run_dir / "model"
+    since = run_dir if resume and has_ckpt and not overwrite else None
+    regime = HintsRegime(init, hint_seed=hint_seed, zero_share=zero_share)
+    return run(cfg, regime, since, overwrite=overwrite, log=log) / "model"

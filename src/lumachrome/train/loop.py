@@ -21,10 +21,6 @@ folders: a ``DistributedSampler`` shard), and rank 0 alone validates and writes 
 
 from __future__ import annotations
 
-import json
-import os
-import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,18 +33,12 @@ from lumachrome.color.lab import lab_to_rgb
 from lumachrome.errors import ConfigError, DataError
 from lumachrome.models import create_model
 from lumachrome.train import distributed
-from lumachrome.train.checkpoint import load_checkpoint, plan_run_dir, prepare_run_dir, save_checkpoint
 from lumachrome.train.config import RunConfig
 from lumachrome.train.distributed import DistInfo
+from lumachrome.train.run import Built, Regime, run
 from lumachrome.train.supervised import SupervisedTrainer
 
-__all__ = ["train", "validate"]
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+__all__ = ["SupervisedRegime", "train", "validate"]
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -304,9 +294,54 @@ def model_spec(cfg: RunConfig, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------------------- loop
+# ----------------------------------------------------------------------------------------- the regime
+class SupervisedRegime(Regime):
+    """The supervised regime of :func:`lumachrome.train.run.run`: :class:`SupervisedTrainer` on photos
+    (folders or packs), validation on ``data.val`` (metrics and a sample grid per epoch)."""
+
+    names = ("supervised",)
+
+    def check(self, cfg: RunConfig, dist: DistInfo) -> None:
+        distributed.per_rank_batch_size(cfg.train.batch_size, dist.world_size)  # ConfigError if uneven
+
+    def build(self, cfg: RunConfig, dist: DistInfo, *, ckpt: Any, log) -> Built:
+        device = dist.device
+        data = make_train_data(cfg, device, dist, start_step=ckpt.step if ckpt is not None else 0, log=log)
+        val = load_val_set(cfg, log=log) if dist.is_main else None
+        model, args, class_weights = build_model(cfg, data if ckpt is None else None, device)
+        if ckpt is not None and cfg.model.head == "classification":
+            class_weights = _weights_from_state(ckpt.model, cfg)
+        trainer = SupervisedTrainer(model, cfg, device, class_weights=class_weights)
+        return Built(trainer, model_spec(cfg, args), data, val)
+
+    def resumed(self, ckpt: Any, step: int, dist: DistInfo) -> str:
+        was = ckpt.state.get("extra", {}).get("world_size", 1)
+        return (f"resumed from {ckpt.path} at step {step}"
+                + (f" (saved by {was} processes, now {dist.world_size})" if was != dist.world_size else ""))
+
+    def distributed_note(self, built: Built, dist: DistInfo) -> str | None:
+        if dist.device.type != "cuda" and any(
+                isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in built.trainer.model.modules()):
+            return ("note: BatchNorm statistics are per rank on the CPU (PyTorch's SyncBatchNorm needs CUDA); "
+                    "use model.args.norm 'group' for results independent of the number of processes")
+        return None
+
+    def describe(self, cfg: RunConfig, built: Built, dist: DistInfo, run_dir: Path) -> str:
+        per_rank = distributed.per_rank_batch_size(cfg.train.batch_size, dist.world_size)
+        procs = (f", {dist.world_size} processes ({dist.backend}) x {per_rank} images per step"
+                 if dist.enabled else "")
+        n = sum(p.numel() for p in built.trainer.model.parameters()) / 1e6
+        return (f"training {cfg.model.architecture}/{cfg.model.head} on {built.data.num_images} images, device "
+                f"{dist.device}{procs}, {n:.2f}M parameters -> {run_dir}")
+
+    def validate(self, cfg: RunConfig, built: Built, device: torch.device) -> tuple[dict[str, float], np.ndarray]:
+        metrics, pred = validate(built.trainer.eval_model, built.val, device)
+        return metrics, sample_grid(built.val, pred, cfg.train.samples)
+
+
 def train(cfg: RunConfig, resume: str | None = None, *, overwrite: str | bool | None = None, log=print) -> Path:
-    """Run a training; returns the run folder. Ctrl-C saves a checkpoint and stops cleanly.
+    """Run a supervised training (:func:`lumachrome.train.run.run` with :class:`SupervisedRegime`); returns
+    the run folder. Ctrl-C saves a checkpoint and stops cleanly.
 
     ``cfg.train.out`` must be new or empty, or the run folder of ``resume``; with ``overwrite``
     (``"move"``/True or ``"delete"``) an earlier run in it is moved aside or removed first.
@@ -314,170 +349,7 @@ def train(cfg: RunConfig, resume: str | None = None, *, overwrite: str | bool | 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), it joins the process group (NCCL on CUDA, gloo on
     the CPU), trains with DistributedDataParallel and leaves the group at the end.
     """
-    cfg.validate()
-    plan = plan_run_dir(cfg.train.out, resume=resume, overwrite=overwrite)  # every rank refuses alike
-    dist = distributed.setup(cfg.train.device)
-    try:
-        return _train(cfg, resume, log, dist, plan)
-    finally:
-        distributed.cleanup(dist)
-
-
-def _train(cfg: RunConfig, resume: str | None, log, dist: DistInfo, plan) -> Path:
-    import yaml
-
-    from lumachrome.imageio import save_image
-
-    main = dist.is_main
-    if not main:
-        log = _quiet  # rank 0 speaks for the group
-    per_rank = distributed.per_rank_batch_size(cfg.train.batch_size, dist.world_size)
-    device = dist.device
-    seed_everything(cfg.train.seed)  # the same on every rank: identical initial weights
-    run_dir = Path(cfg.train.out)
-    ckpt = None
-    if resume:
-        ckpt = load_checkpoint(resume)
-        saved = RunConfig.from_dict(ckpt.state["config"], where=str(ckpt.path))
-        # The architecture must match the checkpoint; the loop length/logging may change.
-        if saved.model != cfg.model:
-            log(f"resume: using the model configuration stored in {ckpt.path}")
-            cfg.model = saved.model
-    if main:
-        prepare_run_dir(plan, resume_step=ckpt.step if ckpt is not None else None, log=log)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-    data = make_train_data(cfg, device, dist, start_step=ckpt.step if ckpt is not None else 0, log=log)
-    val = load_val_set(cfg, log=log) if main else None
-    model, args, class_weights = build_model(cfg, data if ckpt is None else None, device)
-    if ckpt is not None and cfg.model.head == "classification":
-        class_weights = _weights_from_state(ckpt.model, cfg)
-    trainer = SupervisedTrainer(model, cfg, device, class_weights=class_weights)
-    spec = model_spec(cfg, args)
-    if dist.enabled and device.type != "cuda" and any(
-            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        log("note: BatchNorm statistics are per rank on the CPU (PyTorch's SyncBatchNorm needs CUDA); "
-            "use model.args.norm 'group' for results independent of the number of processes")
-
-    start = 0
-    if ckpt is not None:
-        # The checkpoint state is global (weights, optimiser, step, pack batcher), so a run may resume
-        # with another number of processes.
-        trainer.load_state(ckpt.model, ckpt.optimizer_state(), ckpt.state.get("scheduler"), ckpt.ema)
-        start = ckpt.step
-        ckpt.restore_rng()
-        if data.state is not None and "data" in ckpt.state.get("extra", {}):
-            data.state.load_state_dict(ckpt.state["extra"]["data"])
-        was = ckpt.state.get("extra", {}).get("world_size", 1)
-        log(f"resumed from {ckpt.path} at step {start}"
-            + (f" (saved by {was} processes, now {dist.world_size})" if was != dist.world_size else ""))
-    if dist.enabled:
-        # Per-rank randomness (folder augmentation in the main process, dropout); the weights were
-        # initialised identically above and DDP broadcast rank 0's anyway.
-        torch.manual_seed(distributed.rank_seed(cfg.train.seed, dist.rank, start))
-
-    epoch_steps = cfg.train.epoch_steps or max(1, data.num_images // cfg.train.batch_size)
-    writer = summary_writer(run_dir / "tb", purge_step=start if ckpt is not None else None) if main else NullWriter()
-    procs = (f", {dist.world_size} processes ({dist.backend}) x {per_rank} images per step"
-             if dist.enabled else "")
-    log(f"training {cfg.model.architecture}/{cfg.model.head} on {data.num_images} images, device {device}{procs}, "
-        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters -> {run_dir}")
-
-    def checkpoint(step: int) -> Path | None:
-        if not main:
-            return None
-        extra = {"data": data.state.state_dict()} if data.state is not None else {}
-        extra["world_size"] = dist.world_size
-        return save_checkpoint(run_dir, step=step, epoch=step // epoch_steps, config=cfg.to_dict(),
-                               model_spec=spec, extra=extra, keep=cfg.train.keep_checkpoints,
-                               **trainer.state_for_checkpoint())
-
-    def end_of_epoch(step: int) -> None:
-        epoch = step // epoch_steps
-        if val is not None:  # rank 0 only
-            metrics, pred = validate(trainer.eval_model, val, device)
-            for k, v in metrics.items():
-                writer.add_scalar(f"val/{k}", v, step)
-            with open(run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, "epoch": epoch, **metrics}) + "\n")
-            save_image(run_dir / "samples" / f"epoch-{epoch:03d}.png", sample_grid(val, pred, cfg.train.samples))
-            log(f"epoch {epoch} (step {step}): " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-        distributed.barrier()  # the other ranks wait for rank 0's validation
-
-    return run_steps(cfg, data, trainer, start, dist=dist, writer=writer, epoch_steps=epoch_steps,
-                     end_of_epoch=end_of_epoch, checkpoint=checkpoint, log=log, run_dir=run_dir,
-                     postfix=loss_lr_postfix)
-
-
-def loss_lr_postfix(logs: dict[str, float]) -> dict[str, str]:
-    """Progress-bar fields of the supervised trainers (plain and hint): loss and learning rate."""
-    return {"loss": f"{logs['loss']:.4f}", "lr": f"{logs['lr']:.2e}"}
-
-
-def run_steps(cfg: RunConfig, data, trainer, start: int, *, dist: DistInfo, writer, epoch_steps: int,
-              end_of_epoch, checkpoint, log, run_dir: Path, postfix, on_log=None) -> Path:
-    """The step loop every trainer shares: ``trainer.step`` on each batch, progress bar, TensorBoard
-    scalars every ``log_every`` steps (``postfix(logs)`` for the bar, ``on_log(step, logs)`` for
-    extra logging), ``end_of_epoch`` / ``checkpoint`` on schedule, Ctrl-C and the end of the run
-    (:func:`close_run`). Returns ``run_dir``."""
-    from tqdm.auto import tqdm
-
-    main = dist.is_main
-    step = start
-    bar = tqdm(total=cfg.train.steps, initial=start, disable=not (cfg.train.progress and main), unit="step",
-               dynamic_ncols=True)
-    t_last, n_last = time.perf_counter(), 0
-    try:
-        while step < cfg.train.steps:
-            batch = next(data.batches)
-            logs = trainer.step(batch)
-            step += 1
-            n_last += next(iter(batch.values())).shape[0] * dist.world_size
-            bar.update(1)
-            if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-                dt = time.perf_counter() - t_last
-                ips = n_last / max(dt, 1e-9)
-                t_last, n_last = time.perf_counter(), 0
-                bar.set_postfix(**postfix(logs), img_s=f"{ips:.0f}")
-                for k, v in logs.items():
-                    writer.add_scalar(f"train/{k}", v, step)
-                writer.add_scalar("train/images_per_s", ips, step)
-                if on_log is not None:
-                    on_log(step, logs)
-            if step % epoch_steps == 0 or step == cfg.train.steps:
-                end_of_epoch(step)
-            if step % cfg.train.ckpt_every == 0 and step < cfg.train.steps:
-                checkpoint(step)
-    except KeyboardInterrupt:
-        # No collective here: the other ranks may already be gone. Rank 0's state is complete.
-        close_run(step, checkpoint, bar, writer, main=main, log=log, run_dir=run_dir, name=cfg.train.name,
-                  interrupted=True)
-        raise
-    close_run(step, checkpoint, bar, writer, main=main, log=log, run_dir=run_dir, name=cfg.train.name)
-    distributed.barrier()  # when train() returns on any rank, rank 0's files are complete
-    return run_dir
-
-
-def close_run(step: int, checkpoint, bar, writer, *, main: bool, log, run_dir: Path, name: str,
-              interrupted: bool = False) -> None:
-    """End of a training loop (every trainer): close the bar, save the last checkpoint, close
-    TensorBoard; rank 0 then says how to resume (``interrupted``) or exports ``run_dir/model``."""
-    bar.close()
-    path = checkpoint(step)
-    writer.close()
-    if not main:
-        return
-    if interrupted:
-        log(f"interrupted at step {step}: saved {path}; continue with --resume {run_dir}")
-        return
-    from lumachrome.train.export import export_checkpoint
-
-    model_dir = export_checkpoint(path, run_dir / "model", name=name)
-    log(f"done: checkpoint {path}, model folder {model_dir}")
-
-
-def _quiet(message: str) -> None:
-    pass
+    return run(cfg, SupervisedRegime(), resume, overwrite=overwrite, log=log)
 
 
 def _weights_from_state(model_sd: dict[str, torch.Tensor], cfg: RunConfig) -> torch.Tensor | None:
@@ -485,23 +357,3 @@ def _weights_from_state(model_sd: dict[str, torch.Tensor], cfg: RunConfig) -> to
 
     prior = model_sd.get("prior")
     return rebalance_weights(prior, cfg.model.rebalance_lambda) if prior is not None else None
-
-
-class NullWriter:
-    """A TensorBoard writer that writes nothing (ranks other than 0, or no tensorboard installed)."""
-
-    def add_scalar(self, *a, **k) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def summary_writer(path: Path, purge_step: int | None = None):
-    """TensorBoard writer; ``purge_step``: a resumed run hides the events logged after its checkpoint."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is a dependency, but keep training alive without it
-        return NullWriter()
-    os.makedirs(path, exist_ok=True)
-    return SummaryWriter(str(path), purge_step=purge_step)
