@@ -43,6 +43,8 @@ __all__ = [
     "colorfulness_torch",
     "fit_gain",
     "image_features",
+    "centre_ab",
+    "mean_ab",
     "score_gains",
     "stretch_chroma",
 ]
@@ -80,6 +82,16 @@ def image_features(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     ], 1)
 
 
+def centre_ab(ab: torch.Tensor, centre: Iterable[float], inverse: bool = False) -> torch.Tensor:
+    """``ab - centre`` (``inverse``: ``ab + centre``) for ``(B, 2, H, W)`` raw ``ab``; a zero centre
+    returns ``ab`` itself."""
+    a, b = (float(x) for x in centre)
+    if a == 0 and b == 0:
+        return ab
+    c = torch.tensor((a, b), dtype=ab.dtype, device=ab.device).view(1, 2, 1, 1)
+    return ab + c if inverse else ab - c
+
+
 def stretch_chroma(ab: torch.Tensor, stretch: float) -> torch.Tensor:
     """Widen each image's chroma around its mean: ``c -> max(0, c + stretch * (c - mean c))``, hue kept."""
     if stretch == 0:
@@ -104,6 +116,8 @@ class AdaptiveGain:
     stretch: float = 0.0
     min_gain: float = GAIN_GRID[0]
     max_gain: float = GAIN_GRID[-1]
+    #: The colour the gain and the stretch are applied around (raw ``a, b``; ``(0, 0)``: around gray).
+    centre: tuple[float, float] = (0.0, 0.0)
     #: How it was fitted (data, images, cf_weight, ridge): informational.
     fitted: dict[str, Any] = field(default_factory=dict)
 
@@ -119,6 +133,9 @@ class AdaptiveGain:
             raise ConfigError(f"adaptive_gain.bias must be finite, got {self.bias!r}")
         if not 0 <= float(self.stretch) <= 4:
             raise ConfigError(f"adaptive_gain.stretch must be in [0, 4], got {self.stretch!r}")
+        if len(self.centre) != 2 or not all(math.isfinite(float(x)) and abs(float(x)) <= 60 for x in self.centre):
+            raise ConfigError(f"adaptive_gain.centre must be two numbers in [-60, 60] (a, b), got {self.centre!r}")
+        self.centre = (float(self.centre[0]), float(self.centre[1]))
         if not 0 < float(self.min_gain) <= float(self.max_gain) <= 8:
             raise ConfigError(f"adaptive_gain: need 0 < min_gain <= max_gain <= 8, got {self.min_gain}, {self.max_gain}")
 
@@ -127,7 +144,8 @@ class AdaptiveGain:
         """From ``config.json``'s ``decoding.adaptive_gain``; :class:`ConfigError` when malformed."""
         if not isinstance(cfg, Mapping):
             raise ConfigError(f"decoding.adaptive_gain must be a mapping, got {type(cfg).__name__}")
-        known = {"mean", "scale", "weights", "bias", "stretch", "min_gain", "max_gain", "fitted", "features"}
+        known = {"mean", "scale", "weights", "bias", "stretch", "min_gain", "max_gain", "fitted", "features",
+                 "centre"}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ConfigError(f"decoding.adaptive_gain: unknown keys {unknown}")
@@ -140,6 +158,7 @@ class AdaptiveGain:
                 weights=[float(x) for x in cfg["weights"]], bias=float(cfg["bias"]),
                 stretch=float(cfg.get("stretch", 0.0)), min_gain=float(cfg.get("min_gain", GAIN_GRID[0])),
                 max_gain=float(cfg.get("max_gain", GAIN_GRID[-1])), fitted=dict(cfg.get("fitted") or {}),
+                centre=tuple(float(x) for x in cfg.get("centre", (0.0, 0.0))),
             )
         except KeyError as exc:
             raise ConfigError(f"decoding.adaptive_gain: missing {exc.args[0]!r}") from None
@@ -148,16 +167,20 @@ class AdaptiveGain:
 
     def to_config(self) -> dict[str, Any]:
         """The JSON-able mapping stored as ``decoding.adaptive_gain``."""
-        return {
+        out = {
             "features": list(FEATURES), "mean": [float(x) for x in self.mean],
             "scale": [float(x) for x in self.scale], "weights": [float(x) for x in self.weights],
             "bias": float(self.bias), "stretch": float(self.stretch),
             "min_gain": float(self.min_gain), "max_gain": float(self.max_gain), "fitted": self.fitted,
         }
+        if any(self.centre):  # only written when used: earlier model folders stay byte-identical
+            out["centre"] = [float(x) for x in self.centre]
+        return out
 
     def gains(self, L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        """``(B,)`` gain of each image for the network's ``ab`` (its features are those of the stretched ``ab``)."""
-        return self._gains(L, stretch_chroma(ab.float(), self.stretch))
+        """``(B,)`` gain of each image for the network's ``ab`` (its features are those of the centred,
+        stretched ``ab``)."""
+        return self._gains(L, stretch_chroma(centre_ab(ab.float(), self.centre), self.stretch))
 
     def _gains(self, L: torch.Tensor, ab_stretched: torch.Tensor) -> torch.Tensor:
         f = image_features(L.to(ab_stretched.device), ab_stretched)
@@ -172,9 +195,9 @@ class AdaptiveGain:
         if L.shape[0] != ab.shape[0] or L.shape[-2:] != ab.shape[-2:]:
             raise ValueError(f"AdaptiveGain.apply: L {tuple(L.shape)} and ab {tuple(ab.shape)} do not match")
         dtype = ab.dtype
-        ab = stretch_chroma(ab.float(), self.stretch)
+        ab = stretch_chroma(centre_ab(ab.float(), self.centre), self.stretch)
         g = self._gains(L, ab)
-        return (ab * g.view(-1, 1, 1, 1)).to(dtype)
+        return centre_ab(ab * g.view(-1, 1, 1, 1), self.centre, inverse=True).to(dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,12 +216,13 @@ def colorfulness_torch(rgb255: torch.Tensor) -> torch.Tensor:
 
 
 def score_gains(L: torch.Tensor, ab: torch.Tensor, gt_rgb: torch.Tensor,
-                gains: Iterable[float] = GAIN_GRID) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image PSNR and colourfulness of ``lab(L, g * ab)`` for each gain ``g``.
+                gains: Iterable[float] = GAIN_GRID,
+                centre: Iterable[float] = (0.0, 0.0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image PSNR and colourfulness of ``lab(L, centre + g * ab)`` for each gain ``g``.
 
     Args:
         L: ``(B, 1, H, W)`` raw L of the ground truth; ab: ``(B, 2, H, W)`` raw predicted ab (already
-            stretched); gt_rgb: ``(B, 3, H, W)`` ground truth in ``[0, 1]``.
+            centred and stretched); gt_rgb: ``(B, 3, H, W)`` ground truth in ``[0, 1]``.
 
     Returns:
         ``(psnr, cf)``, each ``(B, len(gains))``; predictions are rounded to 8 bits as saved images
@@ -209,7 +233,8 @@ def score_gains(L: torch.Tensor, ab: torch.Tensor, gt_rgb: torch.Tensor,
     gt255 = torch.round(gt_rgb.float() * 255)
     ps, cs = [], []
     for g in gains:
-        rgb = torch.round(lab_to_rgb(torch.cat([L.float(), ab.float() * float(g)], 1)) * 255)
+        rgb = torch.round(lab_to_rgb(torch.cat([L.float(), centre_ab(ab.float() * float(g), centre, inverse=True)], 1))
+                          * 255)
         mse = ((rgb - gt255) ** 2).flatten(1).mean(1)
         ps.append(10 * torch.log10(255.0**2 / mse.clamp_min(1.0)))
         cs.append(colorfulness_torch(rgb))
@@ -218,7 +243,7 @@ def score_gains(L: torch.Tensor, ab: torch.Tensor, gt_rgb: torch.Tensor,
 
 def fit_gain(features: np.ndarray, psnr: np.ndarray, cf: np.ndarray, *, cf_weight: float,
              stretch: float = 0.0, ridge: float = 10.0, gains: Iterable[float] = GAIN_GRID,
-             fitted: dict[str, Any] | None = None) -> AdaptiveGain:
+             centre: Iterable[float] = (0.0, 0.0), fitted: dict[str, Any] | None = None) -> AdaptiveGain:
     """Fit :class:`AdaptiveGain` from per-image features and per-gain scores (:func:`score_gains`).
 
     Each image's target is ``log`` of the gain maximising ``psnr + cf_weight * cf``; a ridge
@@ -239,27 +264,58 @@ def fit_gain(features: np.ndarray, psnr: np.ndarray, cf: np.ndarray, *, cf_weigh
     w = np.linalg.solve(z.T @ z + ridge * np.eye(z.shape[1]), z.T @ (target - target.mean()))
     return AdaptiveGain(mean=mean.tolist(), scale=scale.tolist(), weights=w.tolist(), bias=float(target.mean()),
                         stretch=stretch, min_gain=float(g.min()), max_gain=float(g.max()),
+                        centre=tuple(float(x) for x in centre),
                         fitted={**(fitted or {}), "images": len(x), "cf_weight": cf_weight, "ridge": ridge,
                                 "mean_target_gain": float(np.exp(target).mean())})
 
 
 def calibrate(colorizer: Any, data_dir: Any, *, cf_weight: float, stretch: float = 0.0, ridge: float = 10.0,
-              size: int = 256, batch_size: int = 32, limit: int | None = None,
-              progress: bool = True) -> AdaptiveGain:
+              centre: str | Iterable[float] = (0.0, 0.0), size: int = 256, batch_size: int = 32,
+              limit: int | None = None, progress: bool = True) -> AdaptiveGain:
     """Fit an :class:`AdaptiveGain` for ``colorizer`` on the colour photos of ``data_dir``.
 
     Every photo is prepared as :func:`lumachrome.evaluate.evaluate` prepares it (``size`` x ``size``
     centre crop); the network predicts ``ab`` at its working resolution exactly as ``colorize``
     does (the colorizer's own flip setting, no gain), the chroma is stretched, and each gain of
     :data:`GAIN_GRID` is scored at ``size`` (bilinear ``ab``, the photo's own ``L``).
+
+    ``centre``: the colour gain and stretch work around, raw ``(a, b)``, or ``"mean"`` for the mean
+    ``ab`` of these photos (:func:`mean_ab`): the colour a regression network falls back to where it
+    cannot tell, so amplifying the departure from it, not from gray, undoes that shrinkage without
+    pushing every image further towards the mean's (warm) hue.
     """
-    feats, psnrs, cfs = collect_gain_scores(colorizer, data_dir, stretch=stretch, size=size,
+    if isinstance(centre, str):
+        if centre != "mean":
+            raise ConfigError(f"centre must be 'mean' or two numbers a, b; got {centre!r}")
+        centre = mean_ab(data_dir, size=size, limit=limit)
+    centre = tuple(float(x) for x in centre)
+    feats, psnrs, cfs = collect_gain_scores(colorizer, data_dir, stretch=stretch, centre=centre, size=size,
                                             batch_size=batch_size, limit=limit, progress=progress)
-    return fit_gain(feats, psnrs, cfs, cf_weight=cf_weight, stretch=stretch, ridge=ridge,
+    return fit_gain(feats, psnrs, cfs, cf_weight=cf_weight, stretch=stretch, ridge=ridge, centre=centre,
                     fitted={"data": str(data_dir), "size": size})
 
 
-def collect_gain_scores(colorizer: Any, data_dir: Any, *, stretch: float = 0.0, size: int = 256,
+def mean_ab(data_dir: Any, *, size: int = 256, limit: int | None = None) -> tuple[float, float]:
+    """Mean raw ``(a, b)`` over all pixels of the ``size`` x ``size`` centre crops of the colour photos
+    in ``data_dir`` (prepared as :func:`lumachrome.evaluate.evaluate` prepares them)."""
+    from lumachrome.color.lab import rgb_to_lab_np
+    from lumachrome.evaluate import load_eval_images
+
+    total, n = np.zeros(2), 0
+    for _, gt in itertools.islice(load_eval_images(data_dir, size), limit):
+        ab = rgb_to_lab_np(gt)[..., 1:].reshape(-1, 2)
+        total += ab.astype(np.float64).sum(0)
+        n += len(ab)
+    if n == 0:
+        from lumachrome.errors import DataError
+
+        raise DataError(f"{data_dir}: no colour photos to take the mean colour of")
+    a, b = total / n
+    return round(float(a), 3), round(float(b), 3)
+
+
+def collect_gain_scores(colorizer: Any, data_dir: Any, *, stretch: float = 0.0,
+                        centre: Iterable[float] = (0.0, 0.0), size: int = 256,
                         batch_size: int = 32, limit: int | None = None,
                         progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The data :func:`fit_gain` needs, from one pass of the network over ``data_dir``: per-image
@@ -276,10 +332,10 @@ def collect_gain_scores(colorizer: Any, data_dir: Any, *, stretch: float = 0.0, 
         L = rgb_to_lab(gt)[:, :1]
         hs, ws = working_shape(size, size, colorizer.size, colorizer.multiple)
         Lw = torch.nn.functional.interpolate(L, size=(hs, ws), mode="area")
-        ab = stretch_chroma(colorizer.network_ab(Lw).float().cpu(), stretch)
+        ab = stretch_chroma(centre_ab(colorizer.network_ab(Lw).float().cpu(), centre), stretch)
         feats.append(image_features(Lw, ab))
         ab = torch.nn.functional.interpolate(ab, size=(size, size), mode="bilinear", align_corners=False)
-        p, c = score_gains(L, ab, gt)
+        p, c = score_gains(L, ab, gt, centre=centre)
         psnrs.append(p)
         cfs.append(c)
 

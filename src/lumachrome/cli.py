@@ -649,6 +649,9 @@ def calibrate(
     ),
     stretch: float = typer.Option(0.3, "--stretch", callback=_finite, min=0.0, max=4.0, help="Chroma stretch around each image's mean."),
     ridge: float = typer.Option(10.0, "--ridge", callback=_finite, min=0.0, help="Ridge penalty of the gain regression."),
+    centre: str = typer.Option(
+        "0,0", "--centre", help="Colour the gain works around: 'mean' (the mean ab of the --data photos) or A,B (raw Lab a, b; 0,0 = gray)."
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N photos."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> int:
@@ -658,16 +661,27 @@ def calibrate(
     from lumachrome.colorizer import Colorizer
     from lumachrome.models.io import CONFIG_NAME, read_config
 
+    if centre.strip() == "mean":
+        centre_ab: str | tuple[float, ...] = "mean"
+    else:
+        try:
+            centre_ab = tuple(float(x) for x in centre.split(","))
+        except ValueError:
+            centre_ab = ()
+        if len(centre_ab) != 2 or not all(math.isfinite(x) and abs(x) <= 60 for x in centre_ab):
+            raise typer.BadParameter(f"{centre!r}: expected 'mean' or A,B with |A|, |B| <= 60 (e.g. 1.9,5.8)",
+                                     param_hint="'--centre'")
     config = read_config(model)  # a folder, not a shipped name: the package is not rewritten
     colorizer = Colorizer.load(model, device=device, adaptive=False)  # a stored gain is replaced, not read
-    gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, limit=limit,
+    gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, centre=centre_ab, limit=limit,
                progress=_stderr_is_tty())
     config["decoding"] = {k: v for k, v in config["decoding"].items() if k != "saturation"}
     config["decoding"]["adaptive_gain"] = gain.to_config()
     _atomic_write_text(model / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
     f = gain.fitted
     print(f"adaptive chroma gain fitted on {f['images']} photos of {data} (cf weight {cf_weight:g}, stretch "
-          f"{stretch:g}; mean best gain {f['mean_target_gain']:.2f}) and stored in {model / CONFIG_NAME}")
+          f"{stretch:g}, centre a {gain.centre[0]:g} b {gain.centre[1]:g}; mean best gain "
+          f"{f['mean_target_gain']:.2f}) and stored in {model / CONFIG_NAME}")
     return 0
 
 
