@@ -12,8 +12,8 @@ import torch
 from _stubs import RampAB, save_tiny_model
 from PIL import Image
 
-from lumachrome.adaptive import FEATURES, GAIN_GRID, AdaptiveGain, image_features, stretch_chroma
-from lumachrome.calibrate import calibrate, colorfulness_torch, fit_gain, score_gains
+from lumachrome.adaptive import FEATURES, GAIN_GRID, AdaptiveGain, centre_ab, image_features, stretch_chroma
+from lumachrome.calibrate import calibrate, colorfulness_torch, fit_gain, mean_ab, score_gains
 from lumachrome.color.lab import lab_to_rgb, rgb_to_lab
 from lumachrome.colorizer import Colorizer
 from lumachrome.errors import ConfigError, DataError
@@ -64,6 +64,46 @@ def test_gain_applies_stretch_then_gain() -> None:
     assert torch.equal(clamped, torch.full((2,), GAIN_GRID[-1]))
     with pytest.raises(ValueError, match="do not match"):
         flat_gain().apply(L[:1], ab)
+
+
+def test_gain_around_a_centre_colour() -> None:
+    """With a centre, stretch and gain act on ab - centre: the centre colour itself is a fixed point,
+    and colours on the far side of gray from it gain chroma faster than under a gain around gray."""
+    L = torch.rand(2, 1, 16, 24) * 100
+    ab = random_ab(2)
+    centre = (2.0, 6.0)
+    c = torch.tensor(centre).view(1, 2, 1, 1)
+    g = flat_gain(stretch=0.4)
+    g.centre = centre
+    torch.testing.assert_close(g.apply(L, ab), 1.5 * stretch_chroma(ab - c, 0.4) + c)
+    torch.testing.assert_close(g.gains(L, ab), flat_gain(stretch=0.4).gains(L, ab - c))
+    fixed = c.expand(1, 2, 4, 4).clone()
+    flat = flat_gain()
+    flat.centre = centre
+    torch.testing.assert_close(flat.apply(L[:1, :, :4, :4], fixed), fixed)
+    blue = torch.tensor([-4.0, -20.0]).view(1, 2, 1, 1).expand(1, 2, 4, 4)
+    assert flat.apply(L[:1, :, :4, :4], blue).norm(dim=1).mean() > flat_gain().apply(L[:1, :, :4, :4], blue).norm(dim=1).mean()
+    assert centre_ab(ab, (0, 0)) is ab
+    torch.testing.assert_close(centre_ab(centre_ab(ab, centre), centre, inverse=True), ab)
+    # A gain fitted around gray writes no "centre" key, so earlier model folders stay byte-identical.
+    assert "centre" not in flat_gain().to_config() and flat.to_config()["centre"] == [2.0, 6.0]
+    assert AdaptiveGain.from_config(json.loads(json.dumps(flat.to_config()))) == flat
+    for bad in ([1.0], [float("nan"), 0.0], [0.0, 99.0]):
+        with pytest.raises(ConfigError, match="centre"):
+            AdaptiveGain.from_config({**flat_gain().to_config(), "centre": bad})
+
+
+def test_score_gains_around_a_centre_colour() -> None:
+    g = torch.Generator().manual_seed(1)
+    gt = torch.rand(2, 3, 24, 24, generator=g)
+    L = rgb_to_lab(gt)[:, :1]
+    ab = random_ab(2, 24, 24, seed=2) * 0.5
+    c = (3.0, 8.0)
+    p, cf = score_gains(L, ab, gt, gains=(0.0, 1.5), centre=c)
+    p0, cf0 = score_gains(L, torch.tensor(c).view(1, 2, 1, 1).expand_as(ab), gt, gains=(1.0,))
+    torch.testing.assert_close(p[:, 0], p0[:, 0])  # gain 0 around a centre: the centre colour everywhere
+    p1, _ = score_gains(L, 1.5 * ab + torch.tensor(c).view(1, 2, 1, 1), gt, gains=(1.0,))
+    torch.testing.assert_close(p[:, 1], p1[:, 0])
 
 
 def test_gain_depends_on_the_image() -> None:
@@ -189,6 +229,21 @@ def test_calibrate_fits_on_photos_and_leaves_the_colorizer_as_it_was(tiny_model:
         calibrate(col, photo_folder, cf_weight=0.05, size=32, limit=20, progress=False)
 
 
+def test_calibrate_around_the_mean_colour_of_the_photos(tiny_model: Path, photo_folder: Path) -> None:
+    from lumachrome.color.lab import rgb_to_lab_np
+    from lumachrome.evaluate import load_eval_images
+
+    expected = np.mean([rgb_to_lab_np(gt)[..., 1:].reshape(-1, 2).mean(0) for _, gt in load_eval_images(photo_folder, 32)], 0)
+    a, b = mean_ab(photo_folder, size=32)
+    assert (a, b) == pytest.approx(tuple(expected), abs=2e-3)  # equal-size crops: mean of means
+    assert abs(a) + abs(b) > 1  # the test photos are coloured
+    col = Colorizer.load(tiny_model, device="cpu")
+    gain = calibrate(col, photo_folder, cf_weight=0.05, stretch=0.3, centre="mean", size=32, batch_size=8, progress=False)
+    assert gain.centre == (a, b)
+    with pytest.raises(ConfigError, match="centre"):
+        calibrate(col, photo_folder, cf_weight=0.05, centre="median", size=32, progress=False)
+
+
 def test_cli_calibrate_stores_the_gain_and_colorize_uses_it(tiny_model: Path, photo_folder: Path, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture) -> None:
     import shutil
@@ -210,6 +265,13 @@ def test_cli_calibrate_stores_the_gain_and_colorize_uses_it(tiny_model: Path, ph
     assert main(["calibrate", str(tmp_path / "missing"), "--data", str(photo_folder)]) != 0
     err = capsys.readouterr().err
     assert "not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["calibrate", str(model), "--data", str(photo_folder), "--centre", "1.5,4"]) == 0
+    assert "centre a 1.5 b 4" in capsys.readouterr().out
+    assert json.loads((model / "config.json").read_text())["decoding"]["adaptive_gain"]["centre"] == [1.5, 4.0]
+    for bad in ("1.5", "a,b", "0,99"):
+        assert main(["calibrate", str(model), "--data", str(photo_folder), "--centre", bad]) == 2
+        err = capsys.readouterr().err
+        assert "--centre" in err and "Traceback" not in err
 
 
 def test_onnx_backend_decodes_like_torch(tiny_model: Path, tmp_path: Path) -> None:

@@ -145,21 +145,40 @@ def test_hint_model_starts_as_the_plain_model():
     torch.manual_seed(0)
     plain = _randomize_bn(EffUNetColorizer(decoder=[16, 16, 8, 8], global_context=8))
     hinted = EffUNetColorizer(decoder=[16, 16, 8, 8], global_context=8, hint_channels=3)
-    sd = {k: v for k, v in plain.state_dict().items() if k != "dec.3.units.0.weight"}  # widened by the hints
+    widened, new = hinted.hint_inputs()
+    assert widened == tuple(f"dec.{i}.units.0.weight" for i in range(4)) and new == ("hint_stem.weight",)
+    sd = {k: v for k, v in plain.state_dict().items() if k not in widened}
     missing, unexpected = hinted.load_state_dict(sd, strict=False)
-    assert set(missing) == {"hint_stem.weight", "dec.3.units.0.weight"} and not unexpected
-    with torch.no_grad():  # the plain weights of the widened conv, hint part zero
-        w = hinted.dec[3].units[0].weight
-        w.zero_()
-        w[:, : plain.dec[3].units[0].weight.shape[1]].copy_(plain.dec[3].units[0].weight)
+    assert set(missing) == set(widened) | set(new) and not unexpected
+    with torch.no_grad():  # the plain weights of the widened convs, hint part zero as constructed
+        for k in widened:
+            w, w0 = hinted.get_parameter(k), plain.get_parameter(k)
+            assert w[:, w0.shape[1]:].abs().max() == 0 and w.shape[1] == w0.shape[1] + 3
+            w[:, : w0.shape[1]].copy_(w0)
     hinted.eval()
     L = torch.rand(1, 1, 32, 48) * 100
     hints = torch.zeros(1, 3, 32, 48)
     hints[0, :, 10, 10] = torch.tensor([0.5, -0.3, 1.0])
     with torch.no_grad():
         assert torch.allclose(hinted(L, hints), plain(L), atol=1e-5)  # zero-initialised hint paths
-        hinted.hint_stem.weight.normal_()
+        hinted.dec[0].units[0].weight[:, -3:].normal_()  # the deepest stage alone sees the hint
         assert not torch.allclose(hinted(L, hints), plain(L), atol=1e-3)
+
+
+def test_pooled_hints_keep_the_colour_of_a_click_at_every_stride():
+    from lumachrome.models.effnet import pool_hints
+
+    hints = torch.zeros(1, 3, 32, 32)
+    hints[0, :, 4:7, 20:23] = torch.tensor([0.5, -0.3, 1.0]).view(3, 1, 1)  # one 3x3 click
+    assert torch.equal(pool_hints(hints, 1), hints)
+    for s in (2, 4, 8, 16):
+        p = pool_hints(hints, s)
+        assert p.shape == (1, 3, 32 // s, 32 // s)
+        hit = p[0, 2] > 0
+        assert 1 <= int(hit.sum()) <= 4 and torch.equal(p[0, 2][hit], torch.ones(int(hit.sum())))
+        torch.testing.assert_close(p[0, 0][hit], torch.full((int(hit.sum()),), 0.5))
+        torch.testing.assert_close(p[0, 1][hit], torch.full((int(hit.sum()),), -0.3))
+        assert p[0, :, ~hit].abs().max() == 0
 
 
 def test_encoder_batchnorm_stays_in_eval_mode():

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -37,6 +37,7 @@ __all__ = [
     "FEATURES",
     "GAIN_GRID",
     "AdaptiveGain",
+    "centre_ab",
     "image_features",
     "stretch_chroma",
 ]
@@ -74,6 +75,16 @@ def image_features(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     ], 1)
 
 
+def centre_ab(ab: torch.Tensor, centre: Iterable[float], inverse: bool = False) -> torch.Tensor:
+    """``ab - centre`` (``inverse``: ``ab + centre``) for ``(B, 2, H, W)`` raw ``ab``; a zero centre
+    returns ``ab`` itself."""
+    a, b = (float(x) for x in centre)
+    if a == 0 and b == 0:
+        return ab
+    c = torch.tensor((a, b), dtype=ab.dtype, device=ab.device).view(1, 2, 1, 1)
+    return ab + c if inverse else ab - c
+
+
 def stretch_chroma(ab: torch.Tensor, stretch: float) -> torch.Tensor:
     """Widen each image's chroma around its mean: ``c -> max(0, c + stretch * (c - mean c))``, hue kept."""
     if stretch == 0:
@@ -98,6 +109,8 @@ class AdaptiveGain:
     stretch: float = 0.0
     min_gain: float = GAIN_GRID[0]
     max_gain: float = GAIN_GRID[-1]
+    #: The colour the gain and the stretch are applied around (raw ``a, b``; ``(0, 0)``: around gray).
+    centre: tuple[float, float] = (0.0, 0.0)
     #: How it was fitted (data, images, cf_weight, ridge): informational.
     fitted: dict[str, Any] = field(default_factory=dict)
 
@@ -113,6 +126,9 @@ class AdaptiveGain:
             raise ConfigError(f"adaptive_gain.bias must be finite, got {self.bias!r}")
         if not 0 <= float(self.stretch) <= 4:
             raise ConfigError(f"adaptive_gain.stretch must be in [0, 4], got {self.stretch!r}")
+        if len(self.centre) != 2 or not all(math.isfinite(float(x)) and abs(float(x)) <= 60 for x in self.centre):
+            raise ConfigError(f"adaptive_gain.centre must be two numbers in [-60, 60] (a, b), got {self.centre!r}")
+        self.centre = (float(self.centre[0]), float(self.centre[1]))
         if not 0 < float(self.min_gain) <= float(self.max_gain) <= 8:
             raise ConfigError(f"adaptive_gain: need 0 < min_gain <= max_gain <= 8, got {self.min_gain}, {self.max_gain}")
 
@@ -121,7 +137,8 @@ class AdaptiveGain:
         """From ``config.json``'s ``decoding.adaptive_gain``; :class:`ConfigError` when malformed."""
         if not isinstance(cfg, Mapping):
             raise ConfigError(f"decoding.adaptive_gain must be a mapping, got {type(cfg).__name__}")
-        known = {"mean", "scale", "weights", "bias", "stretch", "min_gain", "max_gain", "fitted", "features"}
+        known = {"mean", "scale", "weights", "bias", "stretch", "min_gain", "max_gain", "fitted", "features",
+                 "centre"}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ConfigError(f"decoding.adaptive_gain: unknown keys {unknown}")
@@ -134,6 +151,7 @@ class AdaptiveGain:
                 weights=[float(x) for x in cfg["weights"]], bias=float(cfg["bias"]),
                 stretch=float(cfg.get("stretch", 0.0)), min_gain=float(cfg.get("min_gain", GAIN_GRID[0])),
                 max_gain=float(cfg.get("max_gain", GAIN_GRID[-1])), fitted=dict(cfg.get("fitted") or {}),
+                centre=tuple(float(x) for x in cfg.get("centre", (0.0, 0.0))),
             )
         except KeyError as exc:
             raise ConfigError(f"decoding.adaptive_gain: missing {exc.args[0]!r}") from None
@@ -142,16 +160,20 @@ class AdaptiveGain:
 
     def to_config(self) -> dict[str, Any]:
         """The JSON-able mapping stored as ``decoding.adaptive_gain``."""
-        return {
+        out = {
             "features": list(FEATURES), "mean": [float(x) for x in self.mean],
             "scale": [float(x) for x in self.scale], "weights": [float(x) for x in self.weights],
             "bias": float(self.bias), "stretch": float(self.stretch),
             "min_gain": float(self.min_gain), "max_gain": float(self.max_gain), "fitted": self.fitted,
         }
+        if any(self.centre):  # only written when used: earlier model folders stay byte-identical
+            out["centre"] = [float(x) for x in self.centre]
+        return out
 
     def gains(self, L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        """``(B,)`` gain of each image for the network's ``ab`` (its features are those of the stretched ``ab``)."""
-        return self._gains(L, stretch_chroma(ab.float(), self.stretch))
+        """``(B,)`` gain of each image for the network's ``ab`` (its features are those of the centred,
+        stretched ``ab``)."""
+        return self._gains(L, stretch_chroma(centre_ab(ab.float(), self.centre), self.stretch))
 
     def _gains(self, L: torch.Tensor, ab_stretched: torch.Tensor) -> torch.Tensor:
         f = image_features(L.to(ab_stretched.device), ab_stretched)
@@ -166,6 +188,6 @@ class AdaptiveGain:
         if L.shape[0] != ab.shape[0] or L.shape[-2:] != ab.shape[-2:]:
             raise ValueError(f"AdaptiveGain.apply: L {tuple(L.shape)} and ab {tuple(ab.shape)} do not match")
         dtype = ab.dtype
-        ab = stretch_chroma(ab.float(), self.stretch)
+        ab = stretch_chroma(centre_ab(ab.float(), self.centre), self.stretch)
         g = self._gains(L, ab)
-        return (ab * g.view(-1, 1, 1, 1)).to(dtype)
+        return centre_ab(ab * g.view(-1, 1, 1, 1), self.centre, inverse=True).to(dtype)

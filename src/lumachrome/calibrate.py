@@ -16,14 +16,14 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from lumachrome.adaptive import FEATURES, GAIN_GRID, AdaptiveGain, image_features, stretch_chroma
-from lumachrome.color.lab import lab_to_rgb, rgb_to_lab
+from lumachrome.adaptive import FEATURES, GAIN_GRID, AdaptiveGain, centre_ab, image_features, stretch_chroma
+from lumachrome.color.lab import lab_to_rgb, rgb_to_lab, rgb_to_lab_np
 from lumachrome.colorizer import working_shape
-from lumachrome.errors import DataError
+from lumachrome.errors import ConfigError, DataError
 from lumachrome.evaluate import eval_files, load_eval_images
 from lumachrome.progress import task_bar
 
-__all__ = ["calibrate", "collect_gain_scores", "colorfulness_torch", "fit_gain", "score_gains"]
+__all__ = ["calibrate", "collect_gain_scores", "colorfulness_torch", "fit_gain", "mean_ab", "score_gains"]
 
 
 
@@ -39,12 +39,13 @@ def colorfulness_torch(rgb255: torch.Tensor) -> torch.Tensor:
 
 
 def score_gains(L: torch.Tensor, ab: torch.Tensor, gt_rgb: torch.Tensor,
-                gains: Iterable[float] = GAIN_GRID) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image PSNR and colourfulness of ``lab(L, g * ab)`` for each gain ``g``.
+                gains: Iterable[float] = GAIN_GRID,
+                centre: Iterable[float] = (0.0, 0.0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image PSNR and colourfulness of ``lab(L, centre + g * ab)`` for each gain ``g``.
 
     Args:
         L: ``(B, 1, H, W)`` raw L of the ground truth; ab: ``(B, 2, H, W)`` raw predicted ab (already
-            stretched); gt_rgb: ``(B, 3, H, W)`` ground truth in ``[0, 1]``.
+            centred and stretched); gt_rgb: ``(B, 3, H, W)`` ground truth in ``[0, 1]``.
 
     Returns:
         ``(psnr, cf)``, each ``(B, len(gains))``; predictions are rounded to 8 bits as saved images
@@ -53,7 +54,8 @@ def score_gains(L: torch.Tensor, ab: torch.Tensor, gt_rgb: torch.Tensor,
     gt255 = torch.round(gt_rgb.float() * 255)
     ps, cs = [], []
     for g in gains:
-        rgb = torch.round(lab_to_rgb(torch.cat([L.float(), ab.float() * float(g)], 1)) * 255)
+        rgb = torch.round(lab_to_rgb(torch.cat([L.float(), centre_ab(ab.float() * float(g), centre, inverse=True)], 1))
+                          * 255)
         mse = ((rgb - gt255) ** 2).flatten(1).mean(1)
         ps.append(10 * torch.log10(255.0**2 / mse.clamp_min(1.0)))
         cs.append(colorfulness_torch(rgb))
@@ -62,7 +64,7 @@ def score_gains(L: torch.Tensor, ab: torch.Tensor, gt_rgb: torch.Tensor,
 
 def fit_gain(features: np.ndarray, psnr: np.ndarray, cf: np.ndarray, *, cf_weight: float,
              stretch: float = 0.0, ridge: float = 10.0, gains: Iterable[float] = GAIN_GRID,
-             fitted: dict[str, Any] | None = None) -> AdaptiveGain:
+             centre: Iterable[float] = (0.0, 0.0), fitted: dict[str, Any] | None = None) -> AdaptiveGain:
     """Fit :class:`AdaptiveGain` from per-image features and per-gain scores (:func:`score_gains`).
 
     Each image's target is ``log`` of the gain maximising ``psnr + cf_weight * cf``; a ridge
@@ -83,27 +85,53 @@ def fit_gain(features: np.ndarray, psnr: np.ndarray, cf: np.ndarray, *, cf_weigh
     w = np.linalg.solve(z.T @ z + ridge * np.eye(z.shape[1]), z.T @ (target - target.mean()))
     return AdaptiveGain(mean=mean.tolist(), scale=scale.tolist(), weights=w.tolist(), bias=float(target.mean()),
                         stretch=stretch, min_gain=float(g.min()), max_gain=float(g.max()),
+                        centre=tuple(float(x) for x in centre),
                         fitted={**(fitted or {}), "images": len(x), "cf_weight": cf_weight, "ridge": ridge,
                                 "mean_target_gain": float(np.exp(target).mean())})
 
 
 def calibrate(colorizer: Any, data_dir: Any, *, cf_weight: float, stretch: float = 0.0, ridge: float = 10.0,
-              size: int = 256, batch_size: int = 32, limit: int | None = None,
-              progress: bool = True) -> AdaptiveGain:
+              centre: str | Iterable[float] = (0.0, 0.0), size: int = 256, batch_size: int = 32,
+              limit: int | None = None, progress: bool = True) -> AdaptiveGain:
     """Fit an :class:`AdaptiveGain` for ``colorizer`` on the colour photos of ``data_dir``.
 
     Every photo is prepared as :func:`lumachrome.evaluate.evaluate` prepares it (``size`` x ``size``
     centre crop); the network predicts ``ab`` at its working resolution exactly as ``colorize``
     does (the colorizer's own flip setting, no gain), the chroma is stretched, and each gain of
     :data:`GAIN_GRID` is scored at ``size`` (bilinear ``ab``, the photo's own ``L``).
+
+    ``centre``: the colour gain and stretch work around, raw ``(a, b)``, or ``"mean"`` for the mean
+    ``ab`` of these photos (:func:`mean_ab`): the colour a regression network falls back to where it
+    cannot tell, so amplifying the departure from it, not from gray, undoes that shrinkage without
+    pushing every image further towards the mean's (warm) hue.
     """
-    feats, psnrs, cfs = collect_gain_scores(colorizer, data_dir, stretch=stretch, size=size,
+    if isinstance(centre, str):
+        if centre != "mean":
+            raise ConfigError(f"centre must be 'mean' or two numbers a, b; got {centre!r}")
+        centre = mean_ab(data_dir, size=size, limit=limit)
+    centre = tuple(float(x) for x in centre)
+    feats, psnrs, cfs = collect_gain_scores(colorizer, data_dir, stretch=stretch, centre=centre, size=size,
                                             batch_size=batch_size, limit=limit, progress=progress)
-    return fit_gain(feats, psnrs, cfs, cf_weight=cf_weight, stretch=stretch, ridge=ridge,
+    return fit_gain(feats, psnrs, cfs, cf_weight=cf_weight, stretch=stretch, ridge=ridge, centre=centre,
                     fitted={"data": str(data_dir), "size": size})
 
 
-def collect_gain_scores(colorizer: Any, data_dir: Any, *, stretch: float = 0.0, size: int = 256,
+def mean_ab(data_dir: Any, *, size: int = 256, limit: int | None = None) -> tuple[float, float]:
+    """Mean raw ``(a, b)`` over all pixels of the ``size`` x ``size`` centre crops of the colour photos
+    in ``data_dir`` (prepared as :func:`lumachrome.evaluate.evaluate` prepares them)."""
+    total, n = np.zeros(2), 0
+    for _, gt in itertools.islice(load_eval_images(data_dir, size), limit):
+        ab = rgb_to_lab_np(gt)[..., 1:].reshape(-1, 2)
+        total += ab.astype(np.float64).sum(0)
+        n += len(ab)
+    if n == 0:
+        raise DataError(f"{data_dir}: no colour photos to take the mean colour of")
+    a, b = total / n
+    return round(float(a), 3), round(float(b), 3)
+
+
+def collect_gain_scores(colorizer: Any, data_dir: Any, *, stretch: float = 0.0,
+                        centre: Iterable[float] = (0.0, 0.0), size: int = 256,
                         batch_size: int = 32, limit: int | None = None,
                         progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The data :func:`fit_gain` needs, from one pass of the network over ``data_dir``: per-image
@@ -116,10 +144,10 @@ def collect_gain_scores(colorizer: Any, data_dir: Any, *, stretch: float = 0.0, 
         L = rgb_to_lab(gt)[:, :1]
         hs, ws = working_shape(size, size, colorizer.size, colorizer.multiple)
         Lw = torch.nn.functional.interpolate(L, size=(hs, ws), mode="area")
-        ab = stretch_chroma(colorizer.network_ab(Lw).float().cpu(), stretch)
+        ab = stretch_chroma(centre_ab(colorizer.network_ab(Lw).float().cpu(), centre), stretch)
         feats.append(image_features(Lw, ab))
         ab = torch.nn.functional.interpolate(ab, size=(size, size), mode="bilinear", align_corners=False)
-        p, c = score_gains(L, ab, gt)
+        p, c = score_gains(L, ab, gt, centre=centre)
         psnrs.append(p)
         cfs.append(c)
 

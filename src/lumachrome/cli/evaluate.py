@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -90,6 +91,9 @@ def calibrate(
     ),
     stretch: float = typer.Option(0.3, "--stretch", callback=finite, min=0.0, max=4.0, help="Chroma stretch around each image's mean."),
     ridge: float = typer.Option(10.0, "--ridge", callback=finite, min=0.0, help="Ridge penalty of the gain regression."),
+    centre: str = typer.Option(
+        "0,0", "--centre", help="Colour the gain works around: 'mean' (the mean ab of the --data photos) or A,B (raw Lab a, b; 0,0 = gray)."
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N photos."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> int:
@@ -99,9 +103,19 @@ def calibrate(
     from lumachrome.models.io import open_folder, update_config
     from lumachrome.pipeline import load_pipeline
 
+    if centre.strip() == "mean":
+        centre_ab: str | tuple[float, ...] = "mean"
+    else:
+        try:
+            centre_ab = tuple(float(x) for x in centre.split(","))
+        except ValueError:
+            centre_ab = ()
+        if len(centre_ab) != 2 or not all(math.isfinite(x) and abs(x) <= 60 for x in centre_ab):
+            raise typer.BadParameter(f"{centre!r}: expected 'mean' or A,B with |A|, |B| <= 60 (e.g. 1.9,5.8)",
+                                     param_hint="'--centre'")
     folder = open_folder(model)  # a folder, not a shipped name: the package is not rewritten
     colorizer = load_pipeline(folder, device, task="colorize", adaptive=False)  # a stored gain is replaced, not read
-    gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, limit=limit,
+    gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, centre=centre_ab, limit=limit,
                progress=stderr_is_tty())
 
     def store(config: dict[str, Any]) -> None:
@@ -111,5 +125,6 @@ def calibrate(
     written = update_config(folder.path, store)
     f = gain.fitted
     print(f"adaptive chroma gain fitted on {f['images']} photos of {data} (cf weight {cf_weight:g}, stretch "
-          f"{stretch:g}; mean best gain {f['mean_target_gain']:.2f}) and stored in {written}")
+          f"{stretch:g}, centre a {gain.centre[0]:g} b {gain.centre[1]:g}; mean best gain "
+          f"{f['mean_target_gain']:.2f}) and stored in {written}")
     return 0

@@ -410,7 +410,9 @@ def _decoding_note(col: Any, gain: float | None) -> str:
     if col.flip:
         parts.append("flip averaging")
     if col.adaptive is not None and gain is not None:
-        parts.append(f"adaptive chroma gain x{gain:.2f} after a chroma stretch of {col.adaptive.stretch:g}")
+        around = "" if not any(col.adaptive.centre) else (
+            f" around a {col.adaptive.centre[0]:g}, b {col.adaptive.centre[1]:g}")
+        parts.append(f"adaptive chroma gain x{gain:.2f} after a chroma stretch of {col.adaptive.stretch:g}{around}")
     if col.saturation != 1:
         parts.append(f"chroma gain x{col.saturation:g}")
     if not parts:

@@ -278,6 +278,20 @@ def pretrained_state_dict(variant: str = "lite0", in_channels: int = 3, classifi
 # --------------------------------------------------------------------------- the colorizer
 
 
+def pool_hints(hints: torch.Tensor, stride: int) -> torch.Tensor:
+    """A ``(B, 3, H, W)`` hint map (``a/110, b/110, mask``, :mod:`lumachrome.hints`) at ``stride``:
+    per cell the mean hint colour of its hinted pixels and a mask that is 1 where the cell holds any
+    (so one clicked patch keeps its full colour and mask at every scale instead of fading into the
+    cell's average)."""
+    if stride == 1:
+        return hints
+    ab, mask = hints[:, :2], hints[:, 2:3]
+    share = F.avg_pool2d(mask, stride)
+    mean_ab = F.avg_pool2d(ab * mask, stride) / share.clamp_min(1e-6)
+    hit = F.max_pool2d(mask, stride)
+    return torch.cat((mean_ab * hit, hit), dim=1)
+
+
 class _DecoderStage(nn.Module):
     """Bilinear 2x upsampling of the deeper map, concat the skip, ``blocks`` conv3x3-BN-ReLU units."""
 
@@ -319,8 +333,8 @@ class EffUNetColorizer(ColorHead, nn.Module):
         num_bins: ``Q`` for classification, 0 for regression.
         global_context: hidden width of the scene-vector FiLM on the bottleneck (0: none).
         hint_channels: extra input channels (user colour hints, see :mod:`lumachrome.hints`), added
-            through zero-initialised convolutions to the stem and to the last decoder stage, so a hint
-            model starts as the plain one.
+            through zero-initialised convolutions to the stem and to every decoder stage (the hint map
+            pooled to the stage's stride, :func:`pool_hints`), so a hint model starts as the plain one.
 
     The weights are random after construction: the trainer loads the ImageNet encoder with
     :meth:`load_pretrained_encoder` (``model.pretrained: true``); an exported model folder holds
@@ -366,18 +380,19 @@ class EffUNetColorizer(ColorHead, nn.Module):
         self.bottleneck = nn.Sequential(nn.Conv2d(c32, decoder[0], 1, bias=False), nn.BatchNorm2d(decoder[0]),
                                         nn.ReLU())
         self.glob = _SceneFiLM(1280, global_context, decoder[0]) if global_context else None
+        hc = hint_channels
         self.dec = nn.ModuleList([
-            _DecoderStage(decoder[0], c16, decoder[0], blocks),
-            _DecoderStage(decoder[0], c8, decoder[1], blocks),
-            _DecoderStage(decoder[1], c4, decoder[2], blocks),
-            _DecoderStage(decoder[2], c2 + hint_channels, decoder[3], blocks),
+            _DecoderStage(decoder[0], c16 + hc, decoder[0], blocks),
+            _DecoderStage(decoder[0], c8 + hc, decoder[1], blocks),
+            _DecoderStage(decoder[1], c4 + hc, decoder[2], blocks),
+            _DecoderStage(decoder[2], c2 + hc, decoder[3], blocks),
         ])
         if hint_channels:
             self.hint_stem = nn.Conv2d(hint_channels, 32, 3, 2, padding=0, bias=False)
             nn.init.zeros_(self.hint_stem.weight)
-            with torch.no_grad():  # the hint part of the last stage's first conv starts at zero
-                w = self.dec[3].units[0].weight
-                w[:, decoder[2] + c2:].zero_()
+            with torch.no_grad():  # the hint part of every decoder stage's first conv starts at zero
+                for stage in self.dec:
+                    stage.units[0].weight[:, -hc:].zero_()
         self._make_head(decoder[3])  # zero-initialised (ColorHead._make_head)
 
     def stage_layout(self) -> StageLayout:
@@ -403,9 +418,9 @@ class EffUNetColorizer(ColorHead, nn.Module):
         )
 
     def hint_inputs(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """``(widened, new)`` tensor names for :func:`lumachrome.train.hints.widen_from`: the last
-        decoder stage's first convolution also reads the hint map; ``hint_stem`` is hint-only."""
-        return ("dec.3.units.0.weight",), ("hint_stem.weight",)
+        """``(widened, new)`` tensor names for :func:`lumachrome.train.hints.widen_from`: each decoder
+        stage's first convolution also reads the pooled hint map; ``hint_stem`` is hint-only."""
+        return tuple(f"dec.{i}.units.0.weight" for i in range(len(self.dec))), ("hint_stem.weight",)
 
     def train(self, mode: bool = True) -> "EffUNetColorizer":
         """As ``nn.Module.train``, but the encoder's BatchNorm layers stay in eval mode (module doc)."""
@@ -450,12 +465,12 @@ class EffUNetColorizer(ColorHead, nn.Module):
         z = self.bottleneck(f32)
         if self.glob is not None:
             z = self.glob(z, vec)
-        z = self.dec[0](z, f16)
-        z = self.dec[1](z, f8)
-        z = self.dec[2](z, f4)
+        skips = (f16, f8, f4, f2)
         if self.hint_channels:
-            f2 = torch.cat((f2, F.avg_pool2d(hints, 2)), dim=1)
-        z = self.dec[3](z, f2)
+            skips = tuple(torch.cat((f, pool_hints(hints, s).to(f.dtype)), dim=1)
+                          for f, s in zip(skips, (16, 8, 4, 2)))
+        for stage, skip in zip(self.dec, skips):
+            z = stage(z, skip)
         out = self.head(z).float()
         out = F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
         if self.head_type == "classification":
