@@ -3,7 +3,7 @@
 score each on one fixed half of a validation folder (the issue-15 protocol: choose on half a, confirm
 the choice on half b, report both).
 
-The network runs once over the training photos (``lumachrome.adaptive.collect_gain_scores``, cached
+The network runs once over the training photos (``lumachrome.calibrate.collect_gain_scores``, cached
 in ``--cache``); each ``--cf-weights`` value is then a ridge fit (milliseconds) and one evaluation.
 
     python scripts/fit_gains.py --model runs/photo5-release --train ../shared/data/photos/train \\

@@ -135,7 +135,7 @@ class Colorizer:
 
     #: ``"torch"`` or ``"onnx"`` (set by :meth:`load`).
     backend: str = "torch"
-    #: The ONNX Runtime network (:class:`lumachrome.onnx_export.OnnxNetwork`) for ``backend="onnx"``.
+    #: The ONNX Runtime network (:class:`lumachrome.onnx_runtime.OnnxNetwork`) for ``backend="onnx"``.
     onnx: Any = None
 
     def __init__(

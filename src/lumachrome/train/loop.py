@@ -1,5 +1,7 @@
-"""The training loop around :class:`SupervisedTrainer`: data, validation, samples, checkpoints, logs.
+"""The supervised regime around :class:`SupervisedTrainer`: training data, the validation set, sample grids.
 
+The run itself (folder rules, resume, checkpoints, the step loop, the export) is the one orchestrator,
+:func:`lumachrome.train.run.run`; :class:`SupervisedRegime` is what it needs from this regime.
 ``train(cfg, resume=...)`` runs a whole training and returns the run folder, which holds::
 
     config.yaml            the resolved configuration
