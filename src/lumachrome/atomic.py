@@ -1,7 +1,10 @@
 """Atomic file writing: a temporary sibling, then ``os.replace`` (no half-written outputs).
 
-Every writer of the project that is not an image encoder (:func:`lumachrome.imageio.save_image`)
-uses :func:`atomic_open`: a reader never sees a partial file, an existing file is replaced only by a
+Every file writer of the project goes through here: :func:`atomic_open` (and
+:func:`atomic_write_text` / :func:`atomic_write_bytes`), or :class:`AtomicTarget` when the writer needs
+its own file (the image encoders of :func:`lumachrome.imageio.save_image`, safetensors, rasterio,
+OpenCV's video writer). (Model folders and checkpoints are whole folders, swapped in by
+:mod:`lumachrome.models.io` and :mod:`lumachrome.train.checkpoint`.) a reader never sees a partial file, an existing file is replaced only by a
 complete new one, and on any failure the temporary file is removed::
 
     with atomic_open(path, "w", error=DataError) as f:
@@ -27,8 +30,8 @@ from typing import IO, Any
 
 from lumachrome.errors import LumachromeError
 
-__all__ = ["apply_umask", "atomic_open", "atomic_write_bytes", "atomic_write_text", "current_umask", "file_mode",
-           "folder_mode"]
+__all__ = ["AtomicTarget", "apply_umask", "atomic_open", "atomic_write_bytes", "atomic_write_text", "current_umask",
+           "file_mode", "folder_mode"]
 
 
 def current_umask() -> int:
@@ -137,3 +140,43 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, **options: Any
     with atomic_open(path, "wb", **options) as f:
         f.write(data)
     return Path(path)
+
+
+class AtomicTarget:
+    """A temporary sibling of ``path`` for writers that need a file name; :meth:`commit` gives it the
+    umask's mode and renames it over ``path``, :meth:`abort` removes it.
+
+    Creating it makes the folder and an empty ``.<stem>.tmp-XXXX<suffix>`` file (``suffix``: default
+    ``path``'s own, which some writers read the format from); an ``OSError`` there propagates, for the
+    caller to report in its own words. Used by the pack writers, the GeoTIFF writer and the video writer::
+
+        target = AtomicTarget(out)
+        try:
+            save_file(tensors, str(target.tmp))
+            target.commit()
+        except BaseException:
+            target.abort()
+            raise
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, suffix: str | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.tmp-",
+                                   suffix=self.path.suffix if suffix is None else suffix, dir=self.path.parent)
+        os.close(fd)
+        #: The temporary file to write.
+        self.tmp = Path(tmp)
+
+    def commit(self) -> Path:
+        """The written temporary file becomes ``path`` (replacing an existing file); returns ``path``."""
+        os.chmod(self.tmp, file_mode())  # mkstemp's 0600 -> the umask's mode
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the temporary file (nothing appears at ``path``); never raises."""
+        try:
+            self.tmp.unlink()
+        except OSError:
+            pass

@@ -71,7 +71,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from lumachrome.atomic import file_mode
+from lumachrome.atomic import atomic_open
 from lumachrome.errors import ConfigError, ImageError, LumachromeError
 
 __all__ = [
@@ -344,31 +344,22 @@ def merge_manifests(
             db.executemany(upsert, batch)
         db.commit()
 
-        fd, tmp = tempfile.mkstemp(prefix=f".{manifest.name}.", suffix=".tmp", dir=manifest.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                now = time.time()
-                for job in jobs:
-                    hit = db.execute("SELECT line FROM rows WHERE rel = ?", (job.rel,)).fetchone()
-                    row = json.loads(hit[0]) if hit else None
-                    if row is not None and row.get("status") == "ok" and not job.dst.exists():
-                        row = None  # the output was removed since
-                    if row is None:
-                        status = "skipped" if job.dst.exists() else "missing"
-                        row = {"input": str(job.src), "output": str(job.dst), "rel": job.rel, "index": job.index,
-                               "model": model, "status": status, "seconds": 0.0, "rank": None, "time": now}
-                    row["index"] = job.index
-                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    result.rows += 1
-                    status = str(row.get("status"))
-                    result.counts[status] = result.counts.get(status, 0) + 1
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, file_mode())  # mkstemp's 0600 -> the umask's mode, as the images
-            os.replace(tmp, manifest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(manifest, "w", error=None, fsync=True) as out:
+            now = time.time()
+            for job in jobs:
+                hit = db.execute("SELECT line FROM rows WHERE rel = ?", (job.rel,)).fetchone()
+                row = json.loads(hit[0]) if hit else None
+                if row is not None and row.get("status") == "ok" and not job.dst.exists():
+                    row = None  # the output was removed since
+                if row is None:
+                    status = "skipped" if job.dst.exists() else "missing"
+                    row = {"input": str(job.src), "output": str(job.dst), "rel": job.rel, "index": job.index,
+                           "model": model, "status": status, "seconds": 0.0, "rank": None, "time": now}
+                row["index"] = job.index
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                result.rows += 1
+                status = str(row.get("status"))
+                result.counts[status] = result.counts.get(status, 0) + 1
     finally:
         db.close()
         Path(db_path).unlink(missing_ok=True)

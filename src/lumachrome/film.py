@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 import torch
 
+from lumachrome.atomic import AtomicTarget
 from lumachrome.color.lab import lightness, rgb_to_lab_np
 from lumachrome.errors import ConfigError, ImageError
 from lumachrome.metrics import colorfulness
@@ -169,6 +170,7 @@ class FrameWriter:
         self.ext = ext if ext.startswith(".") else f".{ext}"
         self.is_video = self.path.suffix.lower() in VIDEO_EXTENSIONS
         self._writer: cv2.VideoWriter | None = None
+        self._target: AtomicTarget | None = None
         self._tmp: Path | None = None
         self.count = 0
         if self.is_video and self.path.suffix.lower() not in _FOURCC:
@@ -183,8 +185,8 @@ class FrameWriter:
             self.count += 1
             return
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
+            self._target = AtomicTarget(self.path)
+            self._tmp = self._target.tmp
             fourcc = cv2.VideoWriter_fourcc(*_FOURCC[self.path.suffix.lower()])
             h, w = rgb8.shape[:2]
             self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, (w, h))
@@ -197,16 +199,16 @@ class FrameWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            assert self._tmp is not None
-            os.replace(self._tmp, self.path)
+            assert self._target is not None
+            self._target.commit()
 
     def abort(self) -> None:
         """Drop a partly written video."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        if self._tmp is not None and self._tmp.exists():
-            self._tmp.unlink()
+        if self._target is not None:
+            self._target.abort()
 
 
 # --------------------------------------------------------------------------------------------

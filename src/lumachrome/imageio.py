@@ -36,7 +36,6 @@ import errno
 import glob
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from lumachrome.atomic import file_mode
+from lumachrome.atomic import AtomicTarget
 from lumachrome.errors import ImageError, LumachromeWarning
 
 __all__ = [
@@ -695,21 +694,18 @@ def save_image(
     except OSError as exc:
         raise ImageError(f"{path}: cannot create output folder {parent}: {_one_line(exc)}") from None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=ext, dir=parent)
+        target = AtomicTarget(path, suffix=ext)
     except OSError as exc:
         raise ImageError(f"{path}: cannot write to folder {parent}: {_one_line(exc)}") from None
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(target.tmp, "wb") as fh:
             if bit_depth == 16:
                 fh.write(_encode_16bit(path, px, a, ext))
             else:
                 _pil_image(px, a).save(fh, format=fmt, **_save_options(fmt, quality))
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
+        target.commit()
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        target.abort()
         if isinstance(exc, ImageError):
             raise
         if isinstance(exc, (OSError, ValueError, TypeError, KeyError, SyntaxError)):

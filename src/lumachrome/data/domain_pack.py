@@ -28,10 +28,8 @@ here return them so:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumachrome.atomic import file_mode
+from lumachrome.atomic import AtomicTarget
 from lumachrome.errors import DataError
 
 __all__ = [
@@ -194,19 +192,14 @@ def write_domain_pack(
     if out.is_dir():
         raise DataError(f"{out}: is a folder; give the pack file name (e.g. {out / 'train.safetensors'})")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.tmp-", suffix=out.suffix, dir=out.parent)
+        target = AtomicTarget(out)
     except OSError as exc:
         raise DataError(f"{out}: cannot write domain pack: {' '.join(str(exc).split())}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, out)
+        save_file(tensors, str(target.tmp), metadata=metadata)
+        target.commit()
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        target.abort()
         if isinstance(exc, Exception):
             raise DataError(f"{out}: cannot write domain pack: {' '.join(str(exc).split())}") from None
         raise

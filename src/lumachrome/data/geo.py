@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from lumachrome.atomic import file_mode
+from lumachrome.atomic import AtomicTarget
 from lumachrome.errors import DataError, ImageError
 
 __all__ = [
@@ -481,12 +480,10 @@ class GeoTiffWriter:
 
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.tmp-", suffix=".tif", dir=self.path.parent)
-            os.close(fd)
+            self._target = AtomicTarget(self.path, suffix=".tif")
         except OSError as e:
             raise ImageError(f"{self.path}: cannot write ({e.strerror or e})") from None
-        self._tmp = Path(tmp)
+        self._tmp = self._target.tmp
         profile = _profile(count, height, width, dtype, crs, transform or Affine.identity(), nodata, compress)
         try:
             with warnings.catch_warnings():
@@ -512,8 +509,7 @@ class GeoTiffWriter:
 
         try:
             self._ds.close()
-            os.chmod(self._tmp, file_mode())
-            os.replace(self._tmp, self.path)
+            self._target.commit()
         except (OSError, RasterioError) as e:
             self._cleanup()
             raise ImageError(f"{self.path}: cannot write ({_one_line(e)})") from None
@@ -529,8 +525,7 @@ class GeoTiffWriter:
         if ds is not None and not ds.closed:
             with contextlib.suppress(Exception):
                 ds.close()
-        with contextlib.suppress(OSError):
-            self._tmp.unlink()
+        self._target.abort()
 
     def __enter__(self) -> "GeoTiffWriter":
         return self

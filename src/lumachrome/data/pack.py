@@ -21,12 +21,10 @@ it works with DataLoader workers and costs no RAM per worker) and returns the sa
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -37,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lumachrome.atomic import file_mode
+from lumachrome.atomic import AtomicTarget
 from lumachrome.data.photos import (
     center_square_box,
     crop_resize,
@@ -200,20 +198,15 @@ def _write_atomic(out_file: Path, images: np.ndarray, info: PackInfo) -> None:
     from safetensors.numpy import save_file
 
     try:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_file.stem}.tmp-", suffix=out_file.suffix, dir=out_file.parent)
+        target = AtomicTarget(out_file)
     except OSError as exc:
         raise DataError(f"{out_file}: cannot write pack: {' '.join(str(exc).split())}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
         metadata = {"format": PACK_FORMAT, "format_version": str(PACK_FORMAT_VERSION), "info": info.to_json()}
-        save_file({_TENSOR: np.ascontiguousarray(images)}, str(tmp), metadata=metadata)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, out_file)
+        save_file({_TENSOR: np.ascontiguousarray(images)}, str(target.tmp), metadata=metadata)
+        target.commit()
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        target.abort()
         if isinstance(exc, Exception) and not isinstance(exc, DataError):
             raise DataError(f"{out_file}: cannot write pack: {' '.join(str(exc).split())}") from None
         raise

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lumachrome.atomic import atomic_write_text
 from lumachrome.errors import ConfigError
 from lumachrome.transfer.local import DEFAULT_CENTERS, DEFAULT_WIDTH, BandStats
 from lumachrome.transfer.references import ReferenceLike, load_references, pooled_samples
@@ -56,10 +57,7 @@ class Palette:
         path = Path(path)
         text = json.dumps(self.to_json(), separators=(",", ":")) + "\n"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
+            atomic_write_text(path, text, error=None)
         except OSError as e:
             raise ConfigError(f"{path}: cannot write the palette: {e.strerror or e}") from None
         return path
