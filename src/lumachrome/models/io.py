@@ -54,6 +54,7 @@ __all__ = [
     "resolve_model_dir",
     "save_model_dir",
     "shipped_model_dirs",
+    "state_differences",
     "update_config",
     "weights_root",
 ]
@@ -83,17 +84,23 @@ def _fmt_keys(keys: list[str]) -> str:
     return shown + (f", ... (+{len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else "")
 
 
+def state_differences(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
+) -> tuple[list[str], list[str], list[str]]:
+    """How the tensors ``found`` (name -> shape) differ from ``expected``: the sorted names that are
+    missing, unexpected, and present in both with another shape (strict loads, ``model.init``)."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = [k for k in sorted(set(expected) & set(found)) if tuple(found[k]) != tuple(expected[k])]
+    return missing, unexpected, shapes
+
+
 def _compare_state(
     expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
 ) -> str | None:
     """One-line description of how ``found`` (name -> shape) differs from ``expected``, or None."""
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    shapes = [
-        f"{k} {tuple(found[k])} vs {tuple(expected[k])}"
-        for k in sorted(set(expected) & set(found))
-        if tuple(found[k]) != tuple(expected[k])
-    ]
+    missing, unexpected, mismatched = state_differences(expected, found)
+    shapes = [f"{k} {tuple(found[k])} vs {tuple(expected[k])}" for k in mismatched]
     parts = []
     if missing:
         parts.append(f"{len(missing)} missing tensor(s): {_fmt_keys(missing)}")

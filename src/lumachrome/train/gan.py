@@ -66,7 +66,7 @@ from lumachrome.precision import autocast
 from lumachrome.train import distributed
 from lumachrome.train.config import GAN_LOSSES, GENERATORS, RunConfig, validate_gan_config
 from lumachrome.train.loop import sample_grid, validate
-from lumachrome.train.run import Built, Regime, run
+from lumachrome.train.run import Built, Regime, model_spec, run
 
 __all__ = [
     "GAN_LOSSES",
@@ -543,7 +543,7 @@ def validate_translate(G: nn.Module, val: dict[str, torch.Tensor], device: torch
 def _build(cfg: RunConfig, data: _Data, device: torch.device, fresh: bool, log=print):
     """(trainer, model_spec for the checkpoint/export)."""
     from lumachrome.models import create_model
-    from lumachrome.train.loop import build_model, init_from, model_spec
+    from lumachrome.train.loop import build_model
 
     gc = cfg.gan
     translate = cfg.model.architecture in GENERATORS
@@ -554,31 +554,21 @@ def _build(cfg: RunConfig, data: _Data, device: torch.device, fresh: bool, log=p
     if not translate:
         # The colorizer exactly as the supervised trainer builds it (model.init: fine-tuning).
         G, args, _ = build_model(_without_init(cfg), None, device)
-        if cfg.model.init and fresh:
-            left = init_from(G, cfg.model.init, cfg.model.init_skip)
-            log(f"model.init: weights from {cfg.model.init}"
-                + (f"; left freshly initialised (model.init_skip): {', '.join(left)}" if left else ""))
+        _init_generator(G, cfg, fresh, log)
         D = disc(3) if gc.lambda_gan > 0 else None  # (L, ab) pairs
-        spec = model_spec(cfg, args)
-        spec["prefix"] = "G."
+        spec = model_spec(cfg, args, prefix="G.")
         return Pix2PixTrainer(G, D, cfg, device, colorize=True), spec
     args = dict(cfg.model.args)
     for key, want in (("in_channels", data.in_channels), ("out_channels", 3)):
         if args.setdefault(key, want) != want:
             raise ConfigError(f"model.args.{key} is {args[key]} but the domain packs have {want} channels")
     G = create_model(cfg.model.architecture, **args)
-    if cfg.model.init and fresh:
-        left = init_from(G, cfg.model.init, cfg.model.init_skip)
-        log(f"model.init: weights from {cfg.model.init}"
-            + (f"; left freshly initialised (model.init_skip): {', '.join(left)}" if left else ""))
+    _init_generator(G, cfg, fresh, log)
     args = G.args
-    spec = {
-        "architecture": cfg.model.architecture, "args": args, "preprocessing": {"size": cfg.data.size},
-        "decoding": {}, "prefix": "G.",
-        "extra": {"task": "translate", "domain": data.domain,
-                  "input": {"channels": data.a_channels, "range": [-1, 1]},
-                  "output": {"space": "rgb", "range": [-1, 1]}, "regime": cfg.train.regime},
-    }
+    spec = model_spec(cfg, args, size=cfg.data.size, decoding={}, prefix="G.",
+                      extra={"task": "translate", "domain": data.domain,
+                             "input": {"channels": data.a_channels, "range": [-1, 1]},
+                             "output": {"space": "rgb", "range": [-1, 1]}, "regime": cfg.train.regime})
     if cfg.train.regime == "pix2pix":
         D = disc(data.in_channels + 3) if gc.lambda_gan > 0 else None
         return Pix2PixTrainer(G, D, cfg, device, colorize=False), spec
@@ -586,6 +576,16 @@ def _build(cfg: RunConfig, data: _Data, device: torch.device, fresh: bool, log=p
     trainer = CycleGANTrainer(G, F_, disc(data.in_channels), disc(3), cfg, device,
                               identity=data.in_channels == 3)
     return trainer, spec
+
+
+def _init_generator(G: nn.Module, cfg: RunConfig, fresh: bool, log) -> None:
+    """``model.init`` of a fresh run: the generator starts from those weights (a resumed run has its own)."""
+    from lumachrome.train.loop import init_from
+
+    if cfg.model.init and fresh:
+        left = init_from(G, cfg.model.init, cfg.model.init_skip)
+        log(f"model.init: weights from {cfg.model.init}"
+            + (f"; left freshly initialised (model.init_skip): {', '.join(left)}" if left else ""))
 
 
 def _without_init(cfg: RunConfig) -> RunConfig:

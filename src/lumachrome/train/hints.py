@@ -31,7 +31,7 @@ from lumachrome.errors import ConfigError
 from lumachrome.hints import HINT_CHANNELS, sample_hints_from_ab, simulate_hints
 from lumachrome.train.config import RunConfig
 from lumachrome.train.distributed import DistInfo
-from lumachrome.train.run import Built, Regime, run
+from lumachrome.train.run import Built, Regime, model_spec, run
 from lumachrome.train.supervised import SupervisedTrainer
 
 __all__ = ["HintTrainer", "HintsRegime", "train_hints", "validate_hints", "widen_from"]
@@ -170,10 +170,9 @@ class HintsRegime(Regime):
         trainer = HintTrainer(model, cfg, device, seed=self.hint_seed, zero_share=self.zero_share)
         data = make_train_data(cfg, device, log=log)
         val = load_val_set(cfg, log=log)
-        spec = {"architecture": cfg.model.architecture, "args": model.args,
-                "preprocessing": {"size": cfg.data.val_size}, "decoding": {},
-                "extra": {"hints": {"init": self.init, "p": trainer.p, "zero_share": self.zero_share,
-                                    "patch": [1, trainer.max_patch]}}}
+        spec = model_spec(cfg, model.args, size=cfg.data.val_size, decoding={},
+                          extra={"hints": {"init": self.init, "p": trainer.p, "zero_share": self.zero_share,
+                                           "patch": [1, trainer.max_patch]}})
         return Built(trainer, spec, data, val)
 
     def restore(self, built: Built, ckpt: Any, step: int) -> None:

@@ -34,10 +34,11 @@ import torch
 from lumachrome.color.lab import lab_to_rgb
 from lumachrome.errors import ConfigError, DataError
 from lumachrome.models import create_model
+from lumachrome.models.io import state_differences
 from lumachrome.train import distributed
 from lumachrome.train.config import RunConfig
 from lumachrome.train.distributed import DistInfo
-from lumachrome.train.run import Built, Regime, run
+from lumachrome.train.run import Built, Regime, model_spec, run
 from lumachrome.train.supervised import SupervisedTrainer
 
 __all__ = ["SupervisedRegime", "train", "validate"]
@@ -272,9 +273,8 @@ def init_from(model: torch.nn.Module, source: str, skip: list[str]) -> list[str]
         raise ConfigError(f"model.init: {path}: cannot read safetensors ({e})") from None
     own = model.state_dict()
     skipped = lambda k: any(k.startswith(p) for p in skip)  # noqa: E731
-    missing = sorted(k for k in own if not skipped(k) and k not in src)
-    extra = sorted(k for k in src if not skipped(k) and k not in own)
-    shape = sorted(k for k in own if not skipped(k) and k in src and tuple(src[k].shape) != tuple(own[k].shape))
+    missing, extra, shape = state_differences({k: tuple(v.shape) for k, v in own.items() if not skipped(k)},
+                                              {k: tuple(v.shape) for k, v in src.items() if not skipped(k)})
     if missing or extra or shape:
         parts = [f"{name}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
                  for name, keys in (("missing", missing), ("unexpected", extra), ("shape mismatch", shape)) if keys]
@@ -285,15 +285,6 @@ def init_from(model: torch.nn.Module, source: str, skip: list[str]) -> list[str]
             if not skipped(k):
                 v.copy_(src[k].to(v.dtype))
     return fresh
-
-
-def model_spec(cfg: RunConfig, args: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "architecture": cfg.model.architecture,
-        "args": args,
-        "preprocessing": {"size": cfg.data.val_size if cfg.data.val_size >= 64 else 256},
-        "decoding": {"temperature": cfg.model.temperature} if cfg.model.head == "classification" else {},
-    }
 
 
 # ----------------------------------------------------------------------------------------- the regime

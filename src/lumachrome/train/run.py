@@ -35,7 +35,8 @@ from lumachrome.train.checkpoint import load_checkpoint, plan_run_dir, prepare_r
 from lumachrome.train.config import RunConfig
 from lumachrome.train.distributed import DistInfo
 
-__all__ = ["Built", "NullWriter", "Regime", "close_run", "run", "run_steps", "seed_everything", "summary_writer"]
+__all__ = ["Built", "NullWriter", "Regime", "close_run", "model_spec", "run", "run_steps", "seed_everything",
+           "summary_writer"]
 
 
 def seed_everything(seed: int) -> None:
@@ -129,6 +130,26 @@ class Regime:
 
     def on_log(self, run_dir: Path, step: int, logs: dict[str, float], main: bool) -> None:
         """Extra logging every ``train.log_every`` steps."""
+
+
+def model_spec(cfg: RunConfig, args: dict[str, Any], *, size: int | None = None,
+               decoding: dict[str, Any] | None = None, prefix: str | None = None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a checkpoint stores for the export of every regime (:func:`lumachrome.train.export.export_checkpoint`):
+    the architecture and its ``args``; ``preprocessing.size`` (default ``data.val_size``, 256 below 64 px);
+    ``decoding`` (default: the annealed-mean temperature of a classification head, else nothing); the
+    generator's key ``prefix`` in a checkpoint of several networks; ``extra`` config keys of the model folder."""
+    if size is None:
+        size = cfg.data.val_size if cfg.data.val_size >= 64 else 256
+    if decoding is None:
+        decoding = {"temperature": cfg.model.temperature} if cfg.model.head == "classification" else {}
+    spec: dict[str, Any] = {"architecture": cfg.model.architecture, "args": args, "preprocessing": {"size": size},
+                            "decoding": decoding}
+    if prefix is not None:
+        spec["prefix"] = prefix
+    if extra is not None:
+        spec["extra"] = extra
+    return spec
 
 
 def run(cfg: RunConfig, regime: Regime, resume: str | os.PathLike[str] | None = None, *,
