@@ -41,7 +41,7 @@ from torch import nn
 from lumachrome.color.lab import as_float_image, image_to_lab_np, lab_to_rgb_np
 from lumachrome.errors import ConfigError
 from lumachrome.models.io import ModelFolder, available_models, load_model_dir, open_model
-from lumachrome.precision import resolve_device
+from lumachrome.precision import inference_autocast, resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
     from lumachrome.hints import Hint
@@ -324,12 +324,8 @@ class Colorizer:
             L_np = L.detach().to("cpu", dtype=torch.float32).contiguous().numpy()
             return torch.from_numpy(self.onnx(L_np, temperature=self.temperature)).to(L.device)
         x = L.to(self.device, dtype=torch.float32, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            if self.device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    ab = self._forward(x, hints)
-            else:
-                ab = self._forward(x, hints)
+        with torch.inference_mode(), inference_autocast(self.device):
+            ab = self._forward(x, hints)
         return ab.float().to(L.device)
 
     def _check_hint_support(self) -> None:

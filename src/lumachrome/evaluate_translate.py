@@ -22,7 +22,7 @@ import torch
 
 from lumachrome.errors import ConfigError, DataError, ModelError
 from lumachrome.evaluate import EvalResult
-from lumachrome.precision import autocast, resolve_device
+from lumachrome.precision import inference_autocast, resolve_device
 
 __all__ = ["evaluate_translate", "load_translate_model"]
 
@@ -120,7 +120,7 @@ def evaluate_translate(
         for i in range(0, n, batch_size):
             a = center_batch(A_all[i:i + batch_size], s)
             b = center_batch(B_all[i:i + batch_size], s)
-            with autocast("cuda" if dev.type == "cuda" else None):
+            with inference_autocast(dev):
                 fake = model(a.to(dev)).float().cpu()
             if not torch.isfinite(fake).all():
                 raise ModelError(f"{model_dir}: the generator returned non-finite values")

@@ -24,7 +24,8 @@ import torch
 
 from lumachrome.errors import ConfigError
 
-__all__ = ["autocast", "bf16_autocast_device", "cpu_bf16_supported", "env_ranks", "resolve_device"]
+__all__ = ["autocast", "bf16_autocast_device", "cpu_bf16_supported", "env_ranks", "inference_autocast",
+           "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = "auto", *, local_rank: int | None = None,
@@ -126,6 +127,12 @@ def bf16_autocast_device(device: torch.device, enabled: bool = True) -> str | No
     if device.type == "cpu" and cpu_bf16_supported():
         return "cpu"
     return None
+
+
+def inference_autocast(device: torch.device):
+    """The precision of inference, for every inference object and evaluation: bf16 autocast on CUDA,
+    float32 on the CPU (whatever the CPU: the shipped models' CPU outputs are pinned in float32)."""
+    return autocast("cuda" if device.type == "cuda" else None)
 
 
 def autocast(device_type: str | None):

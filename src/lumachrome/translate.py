@@ -64,7 +64,7 @@ from torch import nn
 from lumachrome.constants import REC601_LUMA
 from lumachrome.errors import ConfigError, ImageError, ModelError
 from lumachrome.models.io import ModelFolder, load_model_dir, open_model
-from lumachrome.precision import resolve_device
+from lumachrome.precision import inference_autocast, resolve_device
 
 __all__ = ["DOMAIN_DEFAULTS", "Translator", "estimate_line_width", "is_translate_model"]
 
@@ -137,18 +137,20 @@ class Translator:
     Args:
         model: ``(B, Ca, h, w)`` -> ``(B, 3, h, w)``, both in ``[-1, 1]``.
         config: the model folder's ``config.json``.
-        device: ``"cpu"``, ``"cuda"``, ``"auto"``...
+        device: ``"auto"`` (CUDA when available, as for Colorizer), ``"cpu"``, ``"cuda"``, ``"cuda:N"``...
         size: override: the working long side (``resize`` mode) or the tile side (``tile`` mode).
         **options: override ``mode``, ``tile``, ``overlap``, ``overlay_lines``, ``max_side``,
             ``short_side``, ``line_width``, ``stretch`` (see the module doc).
     """
 
     def __init__(
-        self, model: nn.Module, config: dict[str, Any], device: str | torch.device = "cpu", *, size: int | None = None,
+        self, model: nn.Module, config: dict[str, Any], device: str | torch.device = "auto", *, size: int | None = None,
         **options: Any,
     ) -> None:  # fmt: skip
         self.config = dict(config)
         self.device = resolve_device(device)
+        # The precision policy of Colorizer (lumachrome.precision.inference_autocast: bf16 on CUDA, float32
+        # on the CPU), but the contiguous layout: channels-last changes these generators' CPU outputs.
         self.model = model.to(self.device).eval()
         self.domain = str(self.config.get("domain") or "")
         self.name = str(self.config.get("name") or self.domain or "model")
@@ -181,7 +183,7 @@ class Translator:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def load(cls, name_or_dir: str | os.PathLike[str], device: str | torch.device = "cpu", **kwargs: Any) -> "Translator":
+    def load(cls, name_or_dir: str | os.PathLike[str], device: str | torch.device = "auto", **kwargs: Any) -> "Translator":
         """Load a shipped model (``lumachrome/weights/<name>``) or a model folder whose config has
         ``task: translate``. ``kwargs`` go to :class:`Translator` (``size``, ``mode``, ``tile``...).
 
@@ -192,7 +194,7 @@ class Translator:
         return cls.from_folder(open_model(name_or_dir).require("translate"), device, **kwargs)
 
     @classmethod
-    def from_folder(cls, model: ModelFolder, device: str | torch.device = "cpu", **kwargs: Any) -> "Translator":
+    def from_folder(cls, model: ModelFolder, device: str | torch.device = "auto", **kwargs: Any) -> "Translator":
         """The translator of an opened model folder (:func:`lumachrome.models.io.open_model`; its config is
         not read again): the shared load path of :meth:`load` and :func:`lumachrome.pipeline.load_pipeline`.
         Arguments and errors as :meth:`load`."""
@@ -212,7 +214,8 @@ class Translator:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Network on a float32 batch ``(B, Ca, h, w)`` in ``[-1, 1]`` -> float32 ``(B, 3, h, w)`` in ``[0, 1]``."""
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-        y = self.model(t)
+        with inference_autocast(self.device):
+            y = self.model(t)
         if y.shape[1] != 3 or y.shape[-2:] != t.shape[-2:]:
             raise ModelError(f"{self.name}: network returned {tuple(y.shape)} for input {tuple(t.shape)} (expected 3 channels, same size)")
         return ((y.float().clamp(-1.0, 1.0) + 1.0) * 0.5).cpu().numpy()
