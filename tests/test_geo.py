@@ -1,4 +1,4 @@
-"""Tests for lumachrome.data.geo: GeoTIFF bands, no-data, percentile stretch, windows, atomic writing."""
+"""Tests for lumachrome.geo: GeoTIFF bands, no-data, percentile stretch, windows, atomic writing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lumachrome.data.geo import (
+from lumachrome.geo import (
     GeoRaster,
     GeoTiffWriter,
     Window,

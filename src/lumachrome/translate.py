@@ -250,7 +250,7 @@ class Translator:
         st = self.options.get("stretch")
         if not st:
             return None
-        from lumachrome.data.geo import percentile_limits
+        from lumachrome.geo import percentile_limits
 
         step = max(1, int(math.sqrt(x.shape[1] * x.shape[2] / 1_000_000)))
         sub = x[:, ::step, ::step]
@@ -379,7 +379,7 @@ class Translator:
         ``read(r0, r1)`` -> float32 ``(Ca, r1-r0, W)`` in ``[0, 1]`` (the rows of one row of tiles);
         ``write(r0, rows)`` receives finished uint8 ``(n, W, 3)`` rows, top to bottom.
         """
-        from lumachrome.data.geo import tile_windows
+        from lumachrome.geo import tile_windows
 
         tile, overlap = int(self.options["tile"]), int(self.options["overlap"])
         wins = tile_windows(H, W, tile, overlap)
@@ -435,7 +435,7 @@ class Translator:
             ImageError: unreadable input, bad band choice, ``dst`` is the input or exists (without
                 ``overwrite``), ``dst`` cannot be written (nothing is left behind).
         """
-        from lumachrome.data.geo import GEOTIFF_EXTENSIONS, is_geotiff
+        from lumachrome.geo import GEOTIFF_EXTENSIONS, is_geotiff
         from lumachrome.imageio import check_destination, read_pixels, save_image
 
         src, dst = Path(src), Path(dst)
@@ -458,7 +458,7 @@ class Translator:
         return dst
 
     def _choose_bands(self, path: Path, bands: Sequence[int | str] | int | str | None) -> list[int]:
-        from lumachrome.data.geo import band_names, open_raster, resolve_bands
+        from lumachrome.geo import band_names, open_raster, resolve_bands
 
         with open_raster(path) as ds:
             if bands is not None and bands != []:
@@ -468,7 +468,7 @@ class Translator:
             elif self.in_channels == 1:
                 hits = [i for i in range(1, ds.count + 1) if any(n.lower() in _NIR_NAMES for n in band_names(ds, i))]
                 if len(hits) != 1 or self.domain != "nir":
-                    from lumachrome.data.geo import band_label
+                    from lumachrome.geo import band_label
 
                     labels = "; ".join(band_label(ds, i) for i in range(1, ds.count + 1))
                     raise ImageError(f"{path}: {ds.count} bands ({labels}); choose the input band with --bands N or --band-name NAME")
@@ -488,15 +488,15 @@ class Translator:
             return self._translate_raster_inner(src, dst, bands, geo_out=geo_out, quality=quality)
 
     def _translate_raster_inner(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int) -> Path:
-        from lumachrome.data.geo import GeoTiffWriter, Window, band_limits, open_raster, read_raster
+        from lumachrome.geo import GeoTiffWriter, Window, band_limits, open_raster, read_raster
         from lumachrome.imageio import save_image
 
         idx = self._choose_bands(src, bands)
-        from lumachrome.data.geo import empty_bands
+        from lumachrome.geo import empty_bands
 
         empty = empty_bands(src, idx)
         if empty:
-            from lumachrome.data.geo import describe_bands
+            from lumachrome.geo import describe_bands
 
             labels = describe_bands(src)
             raise ImageError(f"{src}: band {'; band '.join(labels[i - 1] for i in empty)} holds no valid pixel "
@@ -524,7 +524,7 @@ class Translator:
             del r
             out = self.translate_array(x.transpose(1, 2, 0), valid=valid, stretch=False)
             if geo_out:
-                from lumachrome.data.geo import write_geotiff
+                from lumachrome.geo import write_geotiff
 
                 write_geotiff(dst, out.transpose(2, 0, 1), crs=crs, transform=transform, nodata=0 if has_nodata else None,
                               descriptions=["red", "green", "blue"])  # fmt: skip

@@ -32,7 +32,7 @@ Transforms (deterministic; ``cv2.INTER_AREA`` to shrink, ``INTER_LINEAR`` to enl
   :data:`SKETCH_PHOTO_FOLDERS`): short side -> S, centre crop, XDoG or Canny by the id's hash.
   Unpaired (CycleGAN): Sketchy freehand sketches (A) and Sketchy photos (B), 128 px -> S.
 * ``nir`` (A: near infrared, 1 channel; B: natural colour): every band is stretched linearly
-  from its 2nd/98th percentile to 0/255 (:func:`lumachrome.data.geo.percentile_stretch`, per band,
+  from its 2nd/98th percentile to 0/255 (:func:`lumachrome.geo.percentile_stretch`, per band,
   over the valid pixels of the whole input: each GeoLifeCLEF JPEG, each BigEarthNet patch, each
   Landsat scene), so a model sees the same kind of input whatever the sensor's radiometry.
   ``geolifeclef`` 128 px JPEG pairs -> S; ``bigearthnet`` B08 vs B04/B03/B02 (120 px) -> S;
@@ -314,7 +314,7 @@ def sketchy_unpaired(root: Path, size: int, split: str | None = None) -> tuple[l
 
 
 def _stretch_u8(data: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    from lumachrome.data.geo import percentile_stretch
+    from lumachrome.geo import percentile_stretch
 
     return percentile_stretch(data, valid, *STRETCH, out="uint8")[0]
 
@@ -334,7 +334,7 @@ def geolifeclef_pairs(root: Path, size: int) -> Iterator[Pair]:
 
 def bigearthnet_pairs(root: Path, size: int) -> Iterator[Pair]:
     """BigEarthNet patches: B08 (NIR) vs B04/B03/B02 (RGB) GeoTIFFs, stretched, 120 px -> ``size``."""
-    from lumachrome.data.geo import read_raster
+    from lumachrome.geo import read_raster
 
     for d in sorted(p for p in _need_dir(root / "nir" / "bigearthnet").iterdir() if p.is_dir()):
         sid = f"bigearthnet/{d.name}"
@@ -369,7 +369,7 @@ def _landsat_scenes(base: Path) -> list[tuple[str, tuple[Path, int], list[tuple[
 
 def landsat_pairs(root: Path, size: int) -> Iterator[Pair]:
     """Landsat scenes cut into ``size`` x ``size`` patches on a map-aligned grid (see the module doc)."""
-    from lumachrome.data.geo import read_raster
+    from lumachrome.geo import read_raster
 
     base = _need_dir(root / "nir" / "landsat")
     for scene, (nfile, nband), rgb_bands in _landsat_scenes(base):
