@@ -1,15 +1,16 @@
-"""The one progress-bar helper: a transient rich bar on stderr (count, time left), for every long loop
-that reports per item (colorize, the archive engine, evaluate, calibrate).
+"""Every progress bar of the package comes from here.
 
-Training loops and data packing report with ``tqdm`` (a bar of steps with a loss/lr postfix), which
-is their own format; everything counted in images goes through :func:`rich_bar`.
+* :func:`rich_bar` / :func:`task_bar`: a transient rich bar on stderr (count, time left) for the loops
+  that a user watches in a terminal, per image: colorize, the archive engine, evaluate, calibrate.
+* :func:`log_bar`: a ``tqdm`` bar on stderr for the long batch jobs (training steps with a loss/lr
+  postfix, data packing), whose carriage-return updates also read well in a log file.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["rich_bar", "task_bar"]
+__all__ = ["log_bar", "rich_bar", "task_bar"]
 
 
 def rich_bar(title: str | None = None, *, eta_label: bool = False, elapsed: bool = False) -> Any:
@@ -38,3 +39,15 @@ def task_bar(enabled: bool, total: int, description: str) -> tuple[Any, Any] | N
         return None
     bar = rich_bar(elapsed=True)
     return bar, bar.add_task(description, total=total)
+
+
+def log_bar(total: int | None = None, *, desc: str | None = None, unit: str = "it", initial: int = 0,
+            disable: bool = False) -> Any:
+    """A ``tqdm`` bar on stderr that follows the terminal's width (``update``, ``set_postfix``, ``close``;
+    a context manager)."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=disable, file=sys.stderr,
+                dynamic_ncols=True)

@@ -54,7 +54,6 @@ import json
 import math
 import os
 import re
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -508,9 +507,9 @@ def _progress(iterable: Iterator[Pair], desc: str, enabled: bool) -> Iterator[Pa
     if not enabled:
         yield from iterable
         return
-    from tqdm import tqdm
+    from lumachrome.progress import log_bar
 
-    with tqdm(desc=desc, unit="pair", file=sys.stderr, dynamic_ncols=True) as bar:
+    with log_bar(desc=desc, unit="pair") as bar:
         for item in iterable:
             bar.update(1)
             yield item

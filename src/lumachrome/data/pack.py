@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -115,7 +114,7 @@ def build_pack(
         size: side S of the stored squares (short side resized to S, centre crop).
         max_images: use an evenly spaced subset of at most this many source files (skipped
             files are not replaced, so the pack may hold fewer).
-        progress: show a tqdm progress bar on stderr.
+        progress: show a progress bar on stderr (:func:`lumachrome.progress.log_bar`).
         workers: decoding threads (default: CPU count, at most 8). Pillow and OpenCV release
             the GIL while decoding/resizing, so threads scale.
 
@@ -152,9 +151,9 @@ def build_pack(
     n_workers = workers or min(8, os.cpu_count() or 1)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from lumachrome.progress import log_bar
 
-        bar = tqdm(total=len(files), desc=f"pack {out_file.name}", unit="img", file=sys.stderr, dynamic_ncols=True)
+        bar = log_bar(len(files), desc=f"pack {out_file.name}", unit="img")
     try:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             # map keeps the input order: the pack is deterministic whatever the thread timing.

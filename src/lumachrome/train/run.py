@@ -241,12 +241,11 @@ def run_steps(cfg: RunConfig, data, trainer, start: int, *, dist: DistInfo, writ
     ``log_every`` steps (``postfix(logs)`` for the bar, ``on_log(step, logs)`` for extra logging),
     ``end_of_epoch`` / ``checkpoint`` on schedule, Ctrl-C and the end of the run (:func:`close_run`).
     Returns ``run_dir``."""
-    from tqdm.auto import tqdm
+    from lumachrome.progress import log_bar
 
     main = dist.is_main
     step = start
-    bar = tqdm(total=cfg.train.steps, initial=start, disable=not (cfg.train.progress and main), unit="step",
-               dynamic_ncols=True)
+    bar = log_bar(cfg.train.steps, initial=start, disable=not (cfg.train.progress and main), unit="step")
     t_last, n_last = time.perf_counter(), 0
     try:
         while step < cfg.train.steps:
