@@ -60,7 +60,6 @@ import json
 import os
 import re
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -755,35 +754,18 @@ class _Group:
                 dist.destroy_process_group()
 
 
-class _Bar:
-    """A rich progress bar (count, ETA) on stderr; errors printed above it. Disabled: plain lines."""
+def _report(bar: Any) -> Callable[[str, ArchiveJob, str | None], None]:
+    """``on_event`` of :func:`colorize_archive` for an :class:`lumachrome.progress.ItemBar`."""
 
-    def __init__(self, total: int | None, enabled: bool) -> None:
-        self.bar = self.task = None
-        if enabled:
-            from lumachrome.progress import rich_bar
-
-            self.bar = rich_bar("colorize", eta_label=True)
-            self.bar.__enter__()
-            self.task = self.bar.add_task("", total=total)
-
-    def event(self, kind: str, job: ArchiveJob, message: str | None) -> None:
+    def event(kind: str, job: ArchiveJob, message: str | None) -> None:
         if kind == "error":
-            text = f"lumachrome: error: {' '.join(str(message).split())}"
-            if self.bar is not None:
-                self.bar.console.print(text, markup=False, highlight=False, soft_wrap=True)
-            else:
-                print(text, file=sys.stderr, flush=True)
-        if self.bar is not None:
-            if kind == "skipped":  # done earlier: not part of the remaining work (keeps the ETA honest)
-                total = self.bar.tasks[0].total
-                self.bar.update(self.task, total=None if total is None else max(0, total - 1))
-            else:
-                self.bar.update(self.task, advance=1, description=job.rel[-40:])
+            bar.error(str(message))
+        if kind == "skipped":
+            bar.skip()
+        else:
+            bar.advance(job.rel[-40:])
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+    return event
 
 
 def run_archive(
@@ -814,6 +796,7 @@ def run_archive(
     import torch
 
     from lumachrome.pipeline import load_pipeline
+    from lumachrome.progress import ItemBar
     from lumachrome.precision import env_ranks
 
     root, out_dir = Path(root), Path(out_dir)
@@ -841,13 +824,13 @@ def run_archive(
             cv2, previous_cv2_threads = None, None
         show = progress and rank == 0 and not quiet
         total = sum(1 for _ in shard(archive_jobs(root, out_dir, ext=ext), rank, world)) if show else None
-        bar = _Bar(total, show)
+        bar = ItemBar(total, show, eta_label=True)
         writer = ManifestWriter(part_path(manifest_path, rank))
         try:
             stats = colorize_archive(
                 colorizer, shard(archive_jobs(root, out_dir, ext=ext), rank, world), writer=writer,
                 batch_size=batch_size, workers=workers, quality=quality, overwrite=overwrite,
-                rank=rank, on_event=bar.event,
+                rank=rank, on_event=_report(bar),
             )  # fmt: skip
         finally:
             writer.close()

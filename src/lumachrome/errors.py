@@ -32,5 +32,14 @@ class UsageError(ConfigError):
     """A command-line option with a value it cannot take (the CLI exits with 2, as other usage errors)."""
 
 
+class OptionError(UsageError):
+    """A usage error of one command-line option (``option``, e.g. ``"-o"``): the CLI reports it as
+    typer/click report a bad option value."""
+
+    def __init__(self, message: str, *, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
 class DataError(LumachromeError):
     """A dataset folder has no usable images, or a data pack is malformed."""

@@ -26,10 +26,10 @@ import typer
 
 # The command modules register their commands on `app` when imported (in the order of `--help`).
 from lumachrome.cli import colorize, evaluate, training, data, historical, palette, explain, models, serve  # noqa: F401,E501  # isort: skip
-from lumachrome.cli.colorize import plan_outputs
 from lumachrome.cli.common import app, error, show_warning
 from lumachrome.cli.serve import serve_command
 from lumachrome.errors import LumachromeError, LumachromeWarning, UsageError
+from lumachrome.jobs import plan_outputs
 
 try:  # typer >= 0.20 vendors click; older releases use click itself
     from typer._click import exceptions as click_exceptions

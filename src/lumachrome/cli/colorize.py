@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Callable, List, Optional
@@ -12,109 +11,8 @@ import typer
 
 from lumachrome.cli.common import DEFAULT_OUTPUT_DIR, app, error, finite, note, stderr_is_tty, writable_extensions
 from lumachrome.cli.historical import historical_hooks, run_film, write_before_after
-from lumachrome.errors import LumachromeError
-
-
-@dataclasses.dataclass
-class Job:
-    """One image to colorize: ``src`` -> ``dst``."""
-
-    src: Path
-    dst: Path
-
-
-@dataclasses.dataclass
-class Plan:
-    """What ``colorize`` will do: the jobs, and the inputs that already failed (``(name, message)``)."""
-
-    jobs: list[Job]
-    errors: list[tuple[str, str]]
-
-
-def _is_image_path(path: Path, writable: tuple[str, ...]) -> bool:
-    return path.suffix.lower() in writable and not path.is_dir()
-
-
-def plan_outputs(
-    inputs: list[str], output: Path | None, ext: str | None, writable: tuple[str, ...] | None = None
-) -> Plan:
-    """Expand ``inputs`` and decide every output path (the ``colorize`` naming rules).
-
-    * One input **file** and ``-o`` ending in a writable image extension: write exactly there.
-    * Otherwise ``-o`` (default ``out/``) is a folder. An input file (or a glob match) keeps its
-      file name: ``out/<name>``. The images of an input **folder** keep their path relative to
-      that folder: ``photos/a/b.jpg`` -> ``out/a/b.jpg``.
-    * The extension is ``--ext`` when given, else the input's when it can be written, else ``.png``
-      (e.g. for ``.gif``).
-    * An input listed twice is done once; two inputs mapping to the same output are an error for
-      the second one.
-
-    Raises:
-        typer.BadParameter: ``-o`` names a file but there are several inputs, or a bad ``--ext``.
-    """
-    from lumachrome.imageio import find_images, path_key
-
-    writable = tuple(writable) if writable is not None else writable_extensions()
-    if ext is not None:
-        ext = "." + ext.lower().lstrip(".")
-        if ext not in writable:
-            raise typer.BadParameter(f"{ext!r} cannot be written (use one of {', '.join(writable)})", param_hint="--ext")
-
-    single_file_target = output is not None and _is_image_path(output, writable)
-    if single_file_target:
-        if len(inputs) != 1 or not Path(inputs[0]).is_file():
-            raise typer.BadParameter(
-                f"{output} is an image file name, but it can only be used with exactly one input file "
-                "(give a folder to -o for several images)",
-                param_hint="-o",
-            )
-        if ext is not None and output.suffix.lower() != ext:
-            raise typer.BadParameter(f"--ext {ext} contradicts the extension of {output}", param_hint="--ext")
-
-    out_dir = output if output is not None else DEFAULT_OUTPUT_DIR
-    jobs: list[Job] = []
-    errors: list[tuple[str, str]] = []
-    seen_src: set[Path] = set()
-    seen_dst: dict[Path, Path] = {}
-    for item in inputs:
-        try:
-            found = find_images([item])
-        except LumachromeError as e:
-            errors.append((item, str(e)))
-            continue
-        base = Path(item).expanduser() if Path(item).expanduser().is_dir() else None
-        for src in found:
-            key = path_key(src)
-            if key in seen_src:
-                continue
-            seen_src.add(key)
-            if single_file_target:
-                dst = output
-            else:
-                rel = src.relative_to(base) if base is not None else Path(src.name)
-                suffix = ext or (src.suffix.lower() if src.suffix.lower() in writable else ".png")
-                dst = out_dir / rel.with_suffix(suffix)
-            dkey = path_key(dst)
-            if dkey in seen_dst:
-                errors.append((str(src), f"{src}: output {dst} would also be written from {seen_dst[dkey]}"))
-                continue
-            seen_dst[dkey] = src
-            jobs.append(Job(src, dst))
-    return Plan(jobs, errors)
-
-
-def _output_problem(dst: Path) -> str | None:
-    """Why ``dst`` cannot be written (a folder in the way, a parent that is a file), or None."""
-    if dst.is_dir():
-        return f"{dst}: output is a folder, expected an image file name"
-    parent = dst.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        return f"{dst}: cannot create the output: {parent} is a file, not a folder"
-    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
-        return f"{dst}: cannot write into {parent}: permission denied"
-    return None
+from lumachrome.errors import LumachromeError, OptionError
+from lumachrome.jobs import Job, Plan, plan_outputs, triage
 
 
 _COLORIZE_HELP = (
@@ -262,7 +160,7 @@ def colorize(
             workers=workers,
         )  # fmt: skip
 
-    plan = plan_outputs(inputs, output, ext)
+    plan = _plan(inputs, output, ext)
     if hints and len(plan.jobs) + len(plan.errors) > 1:
         raise ConfigError("--hint: hints are pixel positions of one image: give one input image")
     # Cheap checks first (headers, output folders), so bad inputs fail fast, before the model loads.
@@ -306,44 +204,29 @@ def _print_summary(verb: str, plan: Any, output: Path | None, done: int, skipped
     print(", ".join(parts))
 
 
-def _triage(plan: Any, overwrite: bool, probe: bool) -> tuple[list[Job], int, int]:
-    """Report the plan's errors and the jobs that cannot run (unwritable output, unreadable header
-    when ``probe``, output == input), skip existing outputs unless ``overwrite``.
+def _plan(inputs: list[str], output: Path | None, ext: str | None) -> Plan:
+    """:func:`lumachrome.jobs.plan_outputs`, its option errors as usage errors of that option."""
+    try:
+        return plan_outputs(inputs, output, ext)
+    except OptionError as e:
+        raise typer.BadParameter(str(e), param_hint=e.option) from None
 
-    Returns ``(todo, failed, skipped)``."""
-    from lumachrome.imageio import is_same_file
-    from lumachrome.imageio import probe_image
 
-    failed = skipped = 0
-    for _name, message in plan.errors:
-        error(message)
-        failed += 1
-    todo: list[Job] = []
-    for job in plan.jobs:
-        problem = _output_problem(job.dst)
-        if problem is None and probe:
-            try:
-                probe_image(job.src)
-            except LumachromeError as e:
-                problem = str(e)
-        if problem is None and is_same_file(job.src, job.dst):
-            problem = f"{job.src}: refusing to overwrite the input image (choose another -o)"
-        if problem is not None:
-            error(problem)
-            failed += 1
-        elif job.dst.exists() and not overwrite:
-            note(f"skipped {job.src}: {job.dst} exists (use --overwrite to replace it)")
-            skipped += 1
-        else:
-            todo.append(job)
-    return todo, failed, skipped
+def _triage(plan: Plan, overwrite: bool, probe: bool) -> tuple[list[Job], int, int]:
+    """:func:`lumachrome.jobs.triage`, its messages printed (one line each). Returns ``(todo, failed, skipped)``."""
+    checked = triage(plan, overwrite, probe)
+    for kind, message in checked.messages:
+        (error if kind == "error" else note)(message)
+    return checked.todo, checked.failed, checked.skipped
 
 
 def _run_jobs(todo: list[Any], work: Callable[[Any], None], quiet: bool) -> tuple[int, int]:
     """Run ``work(job)`` for each planned job under a progress bar; a bad file is reported on one
     line and the batch goes on. Returns ``(done, failed)``."""
     done = failed = 0
-    with _progress(len(todo), enabled=not quiet and len(todo) > 1 and stderr_is_tty()) as advance:
+    from lumachrome.progress import ItemBar
+
+    with ItemBar(len(todo), enabled=not quiet and len(todo) > 1 and stderr_is_tty()) as bar:
         for job in todo:
             try:
                 work(job)
@@ -352,12 +235,12 @@ def _run_jobs(todo: list[Any], work: Callable[[Any], None], quiet: bool) -> tupl
                 message = str(e)
                 if str(job.src) not in message and job.src.name not in message:
                     message = f"{job.src}: {message}"
-                advance.error(message)
+                bar.error(message)
                 failed += 1
             except MemoryError:
-                advance.error(f"{job.src}: out of memory")
+                bar.error(f"{job.src}: out of memory")
                 failed += 1
-            advance(job.src.name)
+            bar.advance(job.src.name[:40])
     return done, failed
 
 
@@ -400,7 +283,7 @@ def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int
             raise typer.BadParameter(f"{o['bands']!r}: band numbers start at 1", param_hint="--bands")
     elif o["band_name"] is not None:
         band_sel = [o["band_name"]]
-    plan = plan_outputs(inputs, output, o["ext"])
+    plan = _plan(inputs, output, o["ext"])
     todo, failed, skipped = _triage(plan, o["overwrite"], probe=False)
     done = 0
     if todo:
@@ -411,41 +294,3 @@ def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int
     if not o["quiet"]:
         _print_summary("translated", plan, output, done, skipped, failed)
     return 1 if failed else 0
-
-
-class _Advance:
-    """Progress callback: ``advance(name)`` after each image, ``advance.error(msg)`` for failures."""
-
-    def __init__(self, progress: Any = None, task: Any = None) -> None:
-        self.progress, self.task = progress, task
-
-    def __call__(self, name: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, description=name[:40])
-
-    def error(self, message: str) -> None:
-        if self.progress is not None:
-            text = f"lumachrome: error: {' '.join(message.split())}"
-            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
-        else:
-            error(message)
-
-
-class _progress:
-    """Context manager yielding an :class:`_Advance`; a rich bar on stderr when ``enabled``."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled, self._bar = total, enabled, None
-
-    def __enter__(self) -> _Advance:
-        if not self.enabled:
-            return _Advance()
-        from lumachrome.progress import rich_bar
-
-        self._bar = rich_bar("colorize")
-        self._bar.__enter__()
-        return _Advance(self._bar, self._bar.add_task("", total=self.total))
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)

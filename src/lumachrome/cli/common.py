@@ -14,11 +14,11 @@ import typer
 from lumachrome import __version__
 from lumachrome.atomic import atomic_write_text
 from lumachrome.errors import LumachromeError, LumachromeWarning
+from lumachrome.jobs import DEFAULT_OUTPUT_DIR
 
 __all__ = ["DEFAULT_OUTPUT_DIR", "app", "data_app", "error", "finite", "note", "palette_app", "show_warning",
            "stderr_is_tty", "writable_extensions", "write_text"]
 
-DEFAULT_OUTPUT_DIR = Path("out")
 
 app = typer.Typer(
     name="lumachrome",
