@@ -149,8 +149,8 @@ def test_widen_from_starts_exactly_at_the_source_model(tmp_path):
 
 
 def test_widen_from_starts_an_effunet_hint_model_exactly_at_the_source_model(tmp_path):
-    """photo-hints v5 starts from photo v5 (effunet): the hint stem is new and zero, the last decoder
-    stage's first convolution is widened; both leave the output unchanged at step 0."""
+    """photo-hints v5 starts from photo v5 (effunet): the hint stem and the decoder's hint branches
+    are new and end in zeros, so the output is unchanged at step 0."""
     from lumachrome.train.hints import widen_from
 
     torch.manual_seed(0)
@@ -168,8 +168,8 @@ def test_widen_from_starts_an_effunet_hint_model_exactly_at_the_source_model(tmp
     with torch.no_grad():
         torch.testing.assert_close(dst(L), src(L))
         torch.testing.assert_close(dst(L, hints), src(L))
-    dst.hint_stem.weight.data.fill_(0.1)  # a hint layer that does not start at zero is refused
-    with pytest.raises(ConfigError, match="does not start at zero"):
+    dst.hint_dec[0].body[2].weight.data.fill_(0.1)  # a hint path that does not end in zero is refused
+    with pytest.raises(ConfigError, match="do not start at zero"):
         widen_from(dst, folder)
 
 

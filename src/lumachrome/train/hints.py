@@ -42,8 +42,9 @@ def widen_from(model: nn.Module, source: str | Path) -> None:
     The model names what hints change through ``hint_inputs()``: ``(widened, new)``, where
     ``widened`` are convolutions whose input channels grew by the hint channels (the source's weights
     go to the leading input slice, the hint slice is zero) and ``new`` are tensors of hint-only
-    layers that keep their zero initialisation. Every other tensor must match by name and shape, so
-    at step 0 the hint model computes exactly what the source computes, with or without hints.
+    layers, which keep their initialisation (each hint path ends in zero weights). Every other tensor
+    must match by name and shape, so at step 0 the hint model computes exactly what the source
+    computes, with or without hints (checked on a random input).
 
     Raises:
         ConfigError: no weights at ``source``, or they do not fit ``model``.
@@ -63,9 +64,7 @@ def widen_from(model: nn.Module, source: str | Path) -> None:
         raise ConfigError(f"hint fine-tuning: {path} does not match the model (differing tensors: {', '.join(diff[:4])})")
     with torch.no_grad():
         for k, v in own.items():
-            if k in new:
-                if v.count_nonzero():
-                    raise ConfigError(f"hint fine-tuning: the model's hint layer {k} does not start at zero")
+            if k in new:  # hint-only layers keep their initialisation (each path ends in zeros)
                 continue
             s = src[k].to(v.dtype)
             if k in widened and s.shape[1] < v.shape[1] and s.shape[0] == v.shape[0] and s.shape[2:] == v.shape[2:]:
@@ -75,6 +74,18 @@ def widen_from(model: nn.Module, source: str | Path) -> None:
                 v.copy_(s)
             else:
                 raise ConfigError(f"hint fine-tuning: {path}: {k} has shape {tuple(s.shape)}, model expects {tuple(v.shape)}")
+    if new:  # the hint-only layers must leave the output alone: compare with and without hints
+        was = model.training
+        model.eval()
+        g = torch.Generator().manual_seed(0)
+        L = torch.rand(1, 1, 64, 64, generator=g) * 100
+        hints = torch.zeros(1, model.hint_channels, 64, 64)
+        hints[:, :, 20:23, 30:33] = torch.tensor([0.4, -0.3, 1.0])[: model.hint_channels].view(1, -1, 1, 1)
+        with torch.no_grad():
+            same = torch.equal(model(L), model(L, hints))  # a zero path adds exact zeros
+        model.train(was)
+        if not same:
+            raise ConfigError("hint fine-tuning: the model's hint layers do not start at zero (hints change the output)")
 
 
 class HintTrainer(SupervisedTrainer):
