@@ -141,22 +141,26 @@ def test_forward_any_size_and_save_load(tmp_path, head):
     assert cfg["args"]["decoder"] == [16, 16, 8, 8]
 
 
-def test_hint_model_starts_as_the_plain_model():
+def test_hint_model_starts_as_the_plain_model_and_stays_it_without_hints():
     torch.manual_seed(0)
     plain = _randomize_bn(EffUNetColorizer(decoder=[16, 16, 8, 8], global_context=8))
     hinted = EffUNetColorizer(decoder=[16, 16, 8, 8], global_context=8, hint_channels=3)
     widened, new = hinted.hint_inputs()
-    assert widened == () and new and all(k.startswith(("hint_stem.", "hint_dec.")) for k in new)
+    assert widened == () and new and all(k.startswith("hint_dec.") for k in new)
     missing, unexpected = hinted.load_state_dict(plain.state_dict(), strict=False)
     assert set(missing) == set(new) and not unexpected
-    hinted.eval()
-    L = torch.rand(1, 1, 32, 48) * 100
-    hints = torch.zeros(1, 3, 32, 48)
-    hints[0, :, 10, 10] = torch.tensor([0.5, -0.3, 1.0])
+    plain.eval(), hinted.eval()
+    L = torch.rand(2, 1, 32, 48) * 100
+    hints = torch.zeros(2, 3, 32, 48)
+    hints[0, :, 10, 10] = torch.tensor([0.5, -0.3, 1.0])  # image 0 has a hint, image 1 none
     with torch.no_grad():
-        assert torch.allclose(hinted(L, hints), plain(L), atol=1e-5)  # zero-initialised hint paths
-        hinted.hint_dec[0].body[2].weight.normal_()  # the deepest stage's branch alone sees the hint
-        assert not torch.allclose(hinted(L, hints), plain(L), atol=1e-3)
+        assert torch.allclose(hinted(L, hints), plain(L), atol=1e-5)  # zero-initialised hint branches
+        for p in hinted.hint_dec.parameters():  # trained branches: only the hinted image changes
+            p.normal_()
+        out = hinted(L, hints)
+        assert not torch.allclose(out[0], plain(L)[0], atol=1e-3)
+        assert torch.equal(out[1], plain(L)[1])  # an image without hints takes the plain path exactly
+        assert torch.equal(hinted(L), plain(L))
 
 
 def test_pooled_hints_keep_the_colour_of_a_click_at_every_stride():

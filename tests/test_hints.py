@@ -149,8 +149,8 @@ def test_widen_from_starts_exactly_at_the_source_model(tmp_path):
 
 
 def test_widen_from_starts_an_effunet_hint_model_exactly_at_the_source_model(tmp_path):
-    """photo-hints v5 starts from photo v5 (effunet): the hint stem and the decoder's hint branches
-    are new and end in zeros, so the output is unchanged at step 0."""
+    """photo-hints v5 starts from photo v5 (effunet): the decoder's hint branches are new and end in
+    zeros, so the output is unchanged at step 0."""
     from lumachrome.train.hints import widen_from
 
     torch.manual_seed(0)
@@ -168,9 +168,41 @@ def test_widen_from_starts_an_effunet_hint_model_exactly_at_the_source_model(tmp
     with torch.no_grad():
         torch.testing.assert_close(dst(L), src(L))
         torch.testing.assert_close(dst(L, hints), src(L))
-    dst.hint_dec[0].body[2].weight.data.fill_(0.1)  # a hint path that does not end in zero is refused
+    dst.hint_dec[0].body[4].weight.data.fill_(0.1)  # a hint path that does not end in zero is refused
     with pytest.raises(ConfigError, match="do not start at zero"):
         widen_from(dst, folder)
+
+
+def test_frozen_plain_weights_stay_exactly_the_plain_model(tmp_path):
+    """The photo-hints v5 recipe: only the hint branches train (optim.freeze on everything else);
+    frozen BatchNorm layers keep their running statistics, so without hints the trained hint model
+    still computes exactly what its source computes."""
+    from lumachrome.train.config import RunConfig
+    from lumachrome.train.hints import HintTrainer, widen_from
+
+    torch.manual_seed(0)
+    args = {"decoder": [16, 16, 16, 8], "global_context": 8}
+    src = create_model("effunet", **args)
+    folder = save_model_dir(src, tmp_path / "src", architecture="effunet", args=src.args, preprocessing={"size": 64})
+    model = create_model("effunet", **args, hint_channels=3)
+    widen_from(model, folder)
+    cfg = RunConfig.from_dict({"optim": {"lr": 1e-2, "warmup_steps": 0, "ema": 0.0,
+                                         "freeze": ["encoder.", "bottleneck.", "glob.", "dec.", "head."]},
+                               "train": {"steps": 3, "loss": "l1", "device": "cpu", "progress": False,
+                                         "amp": False}})
+    trainer = HintTrainer(model, cfg, torch.device("cpu"), seed=0, zero_share=0.0)
+    g = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        trainer.step({"L": torch.rand(4, 1, 64, 64, generator=g) * 100,
+                      "ab": (torch.rand(4, 2, 64, 64, generator=g) - 0.5) * 80})
+    trained = {k: v for k, v in model.state_dict().items() if not k.startswith("hint_dec.")}
+    for k, v in src.state_dict().items():
+        assert torch.equal(trained[k], v), k  # weights and BatchNorm running statistics alike
+    assert any(p.abs().sum() > 0 for p in model.hint_dec.parameters())
+    model.eval(), src.eval()
+    L = torch.rand(2, 1, 64, 64) * 100
+    with torch.no_grad():
+        assert torch.equal(model(L), src(L))
 
 
 def _train_tiny_hint_model(steps: int = 40):

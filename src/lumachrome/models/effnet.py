@@ -175,12 +175,10 @@ class EfficientNetLite(nn.Module):
         self.head = _conv_bn(specs[-1][1], 1280, 1)
         self.fc = nn.Linear(1280, 1000) if classifier else None
 
-    def features(self, x: torch.Tensor, stem_add: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """``stem_add`` (optional, the stem conv's output shape) is added before the stem's BatchNorm
-        (the colorizer's hint input)."""
+    def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The tapped feature maps (strides 2 ... 32) and the pooled 1280-d scene vector."""
         s = self.stem
-        y = s.conv(s.pad(x))
-        x = s.act(s.bn(y if stem_add is None else y + stem_add))
+        x = s.act(s.bn(s.conv(s.pad(x))))
         feats = []
         for i, block in enumerate(self.blocks):
             x = block(x)
@@ -309,22 +307,26 @@ class _DecoderStage(nn.Module):
 
 
 class _HintBranch(nn.Module):
-    """Pooled hint map -> a correction added to a decoder stage's output: conv3x3, ReLU, conv1x1.
+    """A decoder stage's output and the pooled hint map -> a correction added to that output:
+    conv3x3, ReLU, conv3x3, ReLU, conv1x1 (``channels + hints -> channels -> channels -> channels``;
+    as wide as the stage, so the branches cost about as much as the decoder itself).
 
-    The last convolution starts at zero (the plain model's output is untouched at step 0). A branch of
-    its own, not extra input channels of the stage's convolution: its weights get their own learning
-    rate (``optim.lr_mult: {hint_dec.: ...}``), which they need, sparse as hints are; widened
-    convolutions had learnt next to nothing in 500 steps (+0.04 dB with 10 hints)."""
+    It sees the stage's features, so it can carry a hint's colour over the region those features
+    delimit. The last convolution starts at zero (the plain model's output is untouched at step 0).
+    A branch of its own rather than extra input channels of the stage's convolution: its weights get
+    their own learning rate (sparse hints give them small gradients; widened convolutions learnt next
+    to nothing in 500 steps, +0.04 dB with 10 hints), and the plain weights can stay frozen."""
 
-    def __init__(self, hint_channels: int, channels: int, hidden: int = 32) -> None:
+    def __init__(self, hint_channels: int, channels: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(hint_channels, hidden, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(hidden, channels, 1))
-        nn.init.zeros_(self.body[2].weight)
-        nn.init.zeros_(self.body[2].bias)
+        self.body = nn.Sequential(nn.Conv2d(channels + hint_channels, channels, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(channels, channels, 1))
+        nn.init.zeros_(self.body[4].weight)
+        nn.init.zeros_(self.body[4].bias)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.body(h)
+    def forward(self, zh: torch.Tensor) -> torch.Tensor:
+        return self.body(zh)
 
 
 class _SceneFiLM(nn.Module):
@@ -351,11 +353,12 @@ class EffUNetColorizer(ColorHead, nn.Module):
         head: ``"regression"`` (2 channels) or ``"classification"`` (``num_bins``).
         num_bins: ``Q`` for classification, 0 for regression.
         global_context: hidden width of the scene-vector FiLM on the bottleneck (0: none).
-        hint_channels: extra input channels (user colour hints, see :mod:`lumachrome.hints`), added
-            through a zero-initialised convolution beside the encoder's stem and a small branch per
-            decoder stage (:class:`_HintBranch` on the hint map pooled to the stage's stride,
-            :func:`pool_hints`) whose output is added to the stage's output; every hint path ends in
-            zero weights, so a hint model starts as the plain one.
+        hint_channels: extra input channels (user colour hints, see :mod:`lumachrome.hints`): a small
+            branch per decoder stage (:class:`_HintBranch`) reads the hint map pooled to the stage's
+            stride (:func:`pool_hints`) beside the stage's output and adds a correction to it, for
+            images that carry at least one hint. An image without hints therefore goes through
+            exactly the plain network; trained with the plain weights frozen (``photo-hints``), the
+            hint model without hints *is* the plain model it started from.
 
     The weights are random after construction: the trainer loads the ImageNet encoder with
     :meth:`load_pretrained_encoder` (``model.pretrained: true``); an exported model folder holds
@@ -408,8 +411,6 @@ class EffUNetColorizer(ColorHead, nn.Module):
             _DecoderStage(decoder[2], c2, decoder[3], blocks),
         ])
         if hint_channels:
-            self.hint_stem = nn.Conv2d(hint_channels, 32, 3, 2, padding=0, bias=False)
-            nn.init.zeros_(self.hint_stem.weight)
             self.hint_dec = nn.ModuleList([_HintBranch(hint_channels, c) for c in decoder])
         self._make_head(decoder[3])  # zero-initialised (ColorHead._make_head)
 
@@ -437,9 +438,8 @@ class EffUNetColorizer(ColorHead, nn.Module):
 
     def hint_inputs(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """``(widened, new)`` tensor names for :func:`lumachrome.train.hints.widen_from`: no plain layer
-        is widened; ``hint_stem`` and the ``hint_dec`` branches are hint-only (each ends in zeros)."""
-        new = tuple(k for k in self.state_dict() if k.startswith(("hint_stem.", "hint_dec.")))
-        return (), new
+        is widened; the ``hint_dec`` branches are hint-only (each ends in zeros)."""
+        return (), tuple(k for k in self.state_dict() if k.startswith("hint_dec."))
 
     def train(self, mode: bool = True) -> "EffUNetColorizer":
         """As ``nn.Module.train``, but the encoder's BatchNorm layers stay in eval mode (module doc)."""
@@ -478,16 +478,18 @@ class EffUNetColorizer(ColorHead, nn.Module):
             hints = self._pad(hints.to(x.dtype))
         elif hints is not None:
             raise ValueError("EffUNetColorizer: this model takes no hints (hint_channels=0)")
-        stem_add = self.hint_stem(self.encoder.stem.pad(hints)) if self.hint_channels else None
-        feats, vec = self.encoder.features(x, stem_add)
+        feats, vec = self.encoder.features(x)
         f2, f4, f8, f16, f32 = feats
         z = self.bottleneck(f32)
         if self.glob is not None:
             z = self.glob(z, vec)
+        if self.hint_channels:  # 1 for images with at least one hint, else 0: those take the plain path
+            gate = (hints[:, 2:3].amax(dim=(2, 3), keepdim=True) > 0).to(z.dtype)
         for i, (stage, skip) in enumerate(zip(self.dec, (f16, f8, f4, f2))):
             z = stage(z, skip)
             if self.hint_channels:
-                z = z + self.hint_dec[i](pool_hints(hints, 2 ** (4 - i)).to(z.dtype))
+                pooled = pool_hints(hints, 2 ** (4 - i)).to(z.dtype)
+                z = z + gate * self.hint_dec[i](torch.cat((z, pooled), dim=1))
         out = self.head(z).float()
         out = F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
         if self.head_type == "classification":

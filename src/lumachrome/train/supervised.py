@@ -56,6 +56,19 @@ class EMA(nn.Module):
         self.num_updates += 1
 
 
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def frozen_batchnorm_to_eval(model: nn.Module) -> None:
+    """Put the BatchNorm layers whose affine parameters are all frozen (``optim.freeze``) in eval mode:
+    frozen means frozen, running statistics included (a frozen layer in train mode would still
+    normalise with batch statistics and move its running averages)."""
+    for m in model.modules():
+        if isinstance(m, _BATCHNORMS) and m.affine and not any(
+                p.requires_grad for p in m.parameters(recurse=False)):
+            m.eval()
+
+
 def lr_lambda(step: int, *, total: int, warmup: int, schedule: str, min_ratio: float) -> float:
     """Learning-rate multiplier: linear warm-up, then constant, linear or cosine decay to ``min_ratio``."""
     if warmup > 0 and step < warmup:
@@ -168,6 +181,7 @@ class SupervisedTrainer:
         every rank raises together when it is not finite.
         """
         self.net.train()
+        frozen_batchnorm_to_eval(self.model)
         loss, logs = self.compute_loss(batch)
         if self.world_size > 1:
             global_loss = distributed.all_reduce_mean(loss.detach())
