@@ -78,6 +78,21 @@ def test_colorize_one_shot_and_download_at_full_resolution(server):
         assert get(server.url + res[key])[0] == 200
 
 
+@pytest.mark.parametrize("name", ["sketch", "thermal"])
+def test_a_translation_model_gives_the_translator_s_image(server, name):
+    """Translation models (sketch, nir, thermal) through the page give what Translator gives."""
+    from lumachrome.pipeline import load_pipeline
+
+    if name not in available_models():
+        pytest.skip(f"needs the shipped {name} model")
+    status, res = post_form(server.url + "/api/colorize", {"model": name}, {"file": ("in.png", _png(64, 96))})
+    assert status == 200, res
+    got = _decode(get(server.url + res["result"])[1])
+    assert got.shape == (64, 96, 3) and got.mean() < 0.95  # was all white
+    want = load_pipeline(name, "cpu").translate_array(_decode(_png(64, 96))) / 255.0
+    assert np.abs(got - want).max() <= 1.5 / 255
+
+
 def test_upload_then_colorize_with_options(server):
     status, up = post_form(server.url + "/api/upload", files={"file": ("g.png", _png())})
     assert status == 200 and (up["width"], up["height"]) == (128, 96) and up["was_gray"]

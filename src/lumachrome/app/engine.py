@@ -558,5 +558,6 @@ def _scaled(correction: Any, factor: float):
 
 
 def _translate(translator: Any, x: np.ndarray) -> np.ndarray:
-    """Run a :class:`lumachrome.translate.Translator` on a float image: its uint8 RGB as float32 (0..255)."""
-    return np.asarray(translator.translate_array(x), dtype=np.float32)
+    """Run a :class:`lumachrome.translate.Translator` on a float image: its uint8 RGB as float32 in [0, 1]
+    (the range the page's results are saved from; 0..255 floats were clipped to an all-white image)."""
+    return np.asarray(translator.translate_array(x), dtype=np.float32) / 255.0
