@@ -168,7 +168,7 @@ def test_widen_from_starts_an_effunet_hint_model_exactly_at_the_source_model(tmp
     with torch.no_grad():
         torch.testing.assert_close(dst(L), src(L))
         torch.testing.assert_close(dst(L, hints), src(L))
-    dst.hint_dec[0].body[4].weight.data.fill_(0.1)  # a hint path that does not end in zero is refused
+    dst.hint_dec[0].body[2].weight.data.fill_(0.1)  # a hint path that does not end in zero is refused
     with pytest.raises(ConfigError, match="do not start at zero"):
         widen_from(dst, folder)
 

@@ -307,26 +307,25 @@ class _DecoderStage(nn.Module):
 
 
 class _HintBranch(nn.Module):
-    """A decoder stage's output and the pooled hint map -> a correction added to that output:
-    conv3x3, ReLU, conv3x3, ReLU, conv1x1 (``channels + hints -> channels -> channels -> channels``;
-    as wide as the stage, so the branches cost about as much as the decoder itself).
+    """A decoder stage's output ``z`` and the pooled hint map -> a correction added to ``z``.
 
-    It sees the stage's features, so it can carry a hint's colour over the region those features
-    delimit. The last convolution starts at zero (the plain model's output is untouched at step 0).
-    A branch of its own rather than extra input channels of the stage's convolution: its weights get
-    their own learning rate (sparse hints give them small gradients; widened convolutions learnt next
-    to nothing in 500 steps, +0.04 dB with 10 hints), and the plain weights can stay frozen."""
+    The hints first get features of their own (conv3x3 + ReLU on the 3 hint channels alone), which
+    are then read together with ``z`` (conv3x3 + ReLU on ``[z, hint features]``, conv1x1 back to the
+    stage's width). Seeing ``z``, it can carry a hint's colour over the region the stage's features
+    delimit; fed to the joint convolution raw, 3 hint channels beside ``z``'s 32-192 were drowned
+    out (+0.1 dB with 10 hints after 500 steps). The last convolution starts at zero, so the plain
+    model's output is untouched at step 0."""
 
     def __init__(self, hint_channels: int, channels: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels + hint_channels, channels, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+        self.hint = nn.Sequential(nn.Conv2d(hint_channels, channels, 3, padding=1), nn.ReLU())
+        self.body = nn.Sequential(nn.Conv2d(2 * channels, channels, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(channels, channels, 1))
-        nn.init.zeros_(self.body[4].weight)
-        nn.init.zeros_(self.body[4].bias)
+        nn.init.zeros_(self.body[2].weight)
+        nn.init.zeros_(self.body[2].bias)
 
-    def forward(self, zh: torch.Tensor) -> torch.Tensor:
-        return self.body(zh)
+    def forward(self, z: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.cat((z, self.hint(hints)), dim=1))
 
 
 class _SceneFiLM(nn.Module):
@@ -489,7 +488,7 @@ class EffUNetColorizer(ColorHead, nn.Module):
             z = stage(z, skip)
             if self.hint_channels:
                 pooled = pool_hints(hints, 2 ** (4 - i)).to(z.dtype)
-                z = z + gate * self.hint_dec[i](torch.cat((z, pooled), dim=1))
+                z = z + gate * self.hint_dec[i](z, pooled)
         out = self.head(z).float()
         out = F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w]
         if self.head_type == "classification":
