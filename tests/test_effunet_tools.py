@@ -106,3 +106,23 @@ def test_web_app_engine_runs_an_effunet_folder_with_the_explain_view(tmp_path: P
             engine.colorize(up["id"], model="eff", hints=[parse_hint("10,10,#ff0000")])
     finally:
         engine.close()
+
+
+def test_export_refuses_a_working_size_that_is_not_a_multiple_of_the_network_s(tmp_path: Path, capsys) -> None:
+    """effunet works on multiples of 32: export --size 208 (a multiple of 16) is a one-line error
+    naming the nearest good size, instead of a folder whose size colorize would silently round."""
+    from lumachrome.cli import main
+    from lumachrome.train.checkpoint import save_checkpoint
+    from lumachrome.train.config import RunConfig
+
+    model = tiny_effunet()
+    opt = torch.optim.AdamW(model.parameters())
+    save_checkpoint(tmp_path / "run", step=1, epoch=0, model=model, optimizer=opt, scheduler=None,
+                    config=RunConfig.from_dict({"model": {"architecture": "effunet"}, "train": {"name": "eff"}}).to_dict(),
+                    model_spec={"architecture": "effunet", "args": model.args, "preprocessing": {"size": 96}})
+    assert main(["export", str(tmp_path / "run"), "-o", str(tmp_path / "bad"), "--size", "208"]) != 0
+    err = capsys.readouterr().err
+    assert "multiple of 32" in err and "224" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
+    assert main(["export", str(tmp_path / "run"), "-o", str(tmp_path / "good"), "--size", "224"]) == 0
+    assert Colorizer.load(tmp_path / "good", device="cpu").size == 224

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lumachrome.errors import ModelError
+from lumachrome.errors import ConfigError, ModelError
 from lumachrome.models import create_model
 from lumachrome.models.io import save_model_dir
 from lumachrome.train.checkpoint import load_checkpoint
@@ -79,6 +79,13 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     if not spec or "architecture" not in spec:
         raise ModelError(f"{c.path}: checkpoint has no model description")
     model = create_model(spec["architecture"], **spec["args"])
+    size = (preprocessing or {}).get("size")
+    multiple = int(getattr(model, "multiple", 1) or 1)
+    if size is not None and int(size) % multiple:
+        lo = int(size) // multiple * multiple
+        near = f"{lo} or {lo + multiple}" if lo else str(multiple)
+        raise ConfigError(f"working resolution {size}: {spec['architecture']} models need a multiple of {multiple} "
+                          f"(e.g. {near})")
     if use_ema and c.ema is not None:
         sd = {k[len("module."):]: v for k, v in c.ema.items() if k.startswith("module.")}
         weights = "EMA of the weights"
