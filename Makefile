@@ -3,6 +3,7 @@
 #   make test   - run the test suite and execute the notebooks (notebooks/*.ipynb, through nbmake)
 #   make bench  - run the benchmarks (Markdown tables on stdout)
 #   make photo-model - re-create the shipped `photo` model (v5) from ../shared/data (about 1.5-2 hours on 2 CPU cores with AMX)
+#   make photo-hints-model - re-create the shipped `photo-hints` model from the shipped `photo` (about 35 minutes)
 #   make clean  - remove outputs and caches (keeps .venv; `make distclean` removes it too)
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lumachrome-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup browser run test bench photo-model photo-model-v4 clean distclean
+.PHONY: all setup browser run test bench photo-model photo-hints-model photo-model-v4 clean distclean
 
 all: run
 
@@ -66,6 +67,18 @@ photo-model: $(STAMP)
 	$(VENV)/bin/lumachrome export runs/photo5-tune -o runs/photo-release --name photo --flip --size 192
 	$(VENV)/bin/lumachrome calibrate runs/photo-release --data $(SHARED)/photos/train --cf-weight $(PHOTO_CF_WEIGHT) --stretch 0.3
 	@echo "compare, then copy: lumachrome evaluate --model runs/photo-release --data $(SHARED)/photos/val"
+
+# The shipped `photo-hints` model (its card: src/lumachrome/weights/photo-hints/README.md; docs/hints.md): the
+# shipped photo v5, frozen, plus hint branches trained with simulated hints (train.regime hints), exported
+# with photo's decoding (192 px, flip) and the same adaptive gain fit as photo (without hints it is photo).
+photo-hints-model: $(STAMP)
+	test -f .packs/photos128.safetensors || $(VENV)/bin/lumachrome data pack $(SHARED)/photos/train $(SHARED)/photos/extra \
+	  -o .packs/photos128.safetensors --size 128
+	test -f runs/photo5-hints/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
+	  --config src/lumachrome/configs/photo5-hints-cpu.yaml $$(test -d runs/photo5-hints/checkpoints && echo --resume runs/photo5-hints || echo --overwrite)
+	$(VENV)/bin/lumachrome export runs/photo5-hints -o runs/photo-hints-release --name photo-hints --flip --size 192
+	$(VENV)/bin/lumachrome calibrate runs/photo-hints-release --data $(SHARED)/photos/train --cf-weight $(PHOTO_CF_WEIGHT) --stretch 0.3
+	@echo "compare, then copy: python scripts/hint_sweep.py --model runs/photo-hints-release --data $(SHARED)/photos/val"
 
 # photo v4 (the 1M-parameter U-Net trained from scratch, three stages; about 3.7 hours on 2 cores).
 photo-model-v4: $(STAMP)
