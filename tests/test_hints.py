@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lumachrome.color.lab import AB_SCALE, rgb_to_lab_np
+from lumachrome.colorizer import available_models
 from lumachrome.errors import ConfigError
 from lumachrome.hints import (
     Hint,
@@ -351,3 +352,24 @@ def test_train_hints_runs_validates_exports_and_resumes(tmp_path):
     train_hints(cfg(9), str(init), log=lines.append)
     assert any("resumed" in x and "at step 6" in x for x in lines)
     assert load_model_dir(out)[1]["training"]["step"] == 9
+
+
+@pytest.mark.skipif(not {"photo", "photo-hints"} <= set(available_models()),
+                    reason="needs the shipped photo and photo-hints models")
+def test_shipped_photo_hints_without_hints_is_photo():
+    """photo-hints is photo plus hint branches: without hints the two give byte-identical images
+    (same weights, same decoding, same adaptive gain), with a hint the colour moves toward it."""
+    from skimage import data
+
+    from lumachrome.colorizer import Colorizer
+
+    gray = data.camera()[::2, ::2]  # 256 x 256
+    photo = Colorizer.load("photo", device="cpu")
+    hinted = Colorizer.load("photo-hints", device="cpu")
+    assert (hinted.size, hinted.flip) == (photo.size, photo.flip) and hinted.adaptive == photo.adaptive
+    assert np.array_equal(hinted.colorize_array(gray), photo.colorize_array(gray))
+    red = parse_hint("60,40,#c03020")  # the sky, top left
+    out = hinted.colorize_array(gray, hints=[red])
+    lab = rgb_to_lab_np(out.astype(np.float32))
+    assert lab[30:50, 50:70, 1].mean() > 10  # a > 0: red where the hint is
+    assert np.abs(lab[200:, :, 1:] - rgb_to_lab_np(photo.colorize_array(gray).astype(np.float32))[200:, :, 1:]).mean() < 3

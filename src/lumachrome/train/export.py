@@ -33,8 +33,15 @@ def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None,
                 f"`{extra.get('domain', '')}` ({chans}) to RGB; inputs and outputs in [-1, 1].")
     else:
         what = f"A `{spec['architecture']}` colorizer ({cfg['model']['head']} head) predicting CIE Lab ab from L."
-    if regime == "supervised":
+    gan = regime in ("pix2pix", "cyclegan")
+    if not gan:
         loss = cfg["train"]["loss"]
+        if regime == "hints":
+            h = cfg.get("hints") or {}
+            loss += (f" with simulated colour hints (share without hints {h.get('zero_share')}, "
+                     f"started from {h.get('init') or 'scratch'})")
+        if cfg["optim"].get("freeze"):
+            loss += f"; frozen: {', '.join(cfg['optim']['freeze'])}"
     else:
         g = cfg.get("gan") or {}
         loss = (f"{regime}: {g.get('gan_loss')} GAN x {g.get('lambda_gan')}"
@@ -48,7 +55,7 @@ def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None,
         "## Training",
         f"- data: {', '.join(cfg['data']['train'] or cfg['data']['pack'])} at {cfg['data']['size']} px crops",
         f"- loss: {loss}, {state['step']} steps of batch {cfg['train']['batch_size']}, "
-        f"AdamW lr {cfg['optim']['lr']} ({cfg['optim']['schedule'] if regime == 'supervised' else 'constant then linear to 0'}), "
+        f"AdamW lr {cfg['optim']['lr']} ({'constant then linear to 0' if gan else cfg['optim']['schedule']}), "
         f"seed {cfg['train']['seed']}",
         f"- weights: {weights}",
         f"- architecture args: `{json.dumps(spec['args'])}`",
