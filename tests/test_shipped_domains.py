@@ -60,7 +60,9 @@ def test_shipped_model_loads_strictly_and_translates(domain):
 def test_shipped_models_are_small_and_listed(capsys):
     sizes = {p.parent.name: p.stat().st_size for p in WEIGHTS.glob("*/model.safetensors")}
     assert set(DOMAINS) <= set(sizes)
-    assert sum(sizes.values()) <= 60e6, sizes  # issue 4: all shipped models, the photo ones included
+    # all shipped models, the photo ones included: issue 4 set 60 MB; issue 18 (with photo v5 and
+    # photo-hints v5 on the pretrained encoder) sets 80 MB
+    assert sum(sizes.values()) <= 80e6, sizes
     assert all(sizes[d] <= 12e6 for d in DOMAINS), sizes
     assert main(["models"]) == 0
     listed = capsys.readouterr().out
