@@ -131,47 +131,30 @@ def test_hint_channels_default_keeps_plain_models_unchanged():
         plain(L, torch.zeros(2, 3, 24, 40))
 
 
-def test_widen_from_starts_exactly_at_the_source_model(tmp_path):
+@pytest.mark.parametrize("arch,args,side,std", [
+    ("unet", TINY, 32, 0.2),  # photo-hints v1: the first stage's input convolutions widened by 3 zero channels
+    ("effunet", {"decoder": [16, 16, 16, 8], "global_context": 8}, 64, 0.05),  # v5: new branches ending in zeros
+])
+def test_widen_from_starts_exactly_at_the_source_model(tmp_path, arch, args, side, std):
     from lumachrome.train.hints import widen_from
 
     torch.manual_seed(0)
-    src = create_model("unet", **TINY)
+    src = create_model(arch, **args)
     for p in src.parameters():
-        p.data.normal_(0, 0.2)
-    folder = save_model_dir(src, tmp_path / "src", architecture="unet", args=src.args, preprocessing={"size": 32})
-    dst = create_model("unet", **TINY, hint_channels=3)
+        p.data.normal_(0, std)
+    folder = save_model_dir(src, tmp_path / "src", architecture=arch, args=src.args, preprocessing={"size": side})
+    dst = create_model(arch, **args, hint_channels=3)
     widen_from(dst, folder)
     src.eval(), dst.eval()
-    L = torch.rand(2, 1, 32, 32) * 100
-    hints = simulate_hints(torch.randn(2, 2, 32, 32) * 20, torch.Generator().manual_seed(1), zero_share=0)
+    L = torch.rand(2, 1, side, side) * 100
+    hints = simulate_hints(torch.randn(2, 2, side, side) * 20, torch.Generator().manual_seed(1), zero_share=0)
     with torch.no_grad():
         torch.testing.assert_close(dst(L), src(L))
-        torch.testing.assert_close(dst(L, hints), src(L))  # zero weights on the hint channels
-
-
-def test_widen_from_starts_an_effunet_hint_model_exactly_at_the_source_model(tmp_path):
-    """photo-hints v5 starts from photo v5 (effunet): the decoder's hint branches are new and end in
-    zeros, so the output is unchanged at step 0."""
-    from lumachrome.train.hints import widen_from
-
-    torch.manual_seed(0)
-    args = {"decoder": [16, 16, 16, 8], "global_context": 8}
-    src = create_model("effunet", **args)
-    for p in src.parameters():
-        p.data.normal_(0, 0.05)
-    folder = save_model_dir(src, tmp_path / "src", architecture="effunet", args=src.args,
-                            preprocessing={"size": 64})
-    dst = create_model("effunet", **args, hint_channels=3)
-    widen_from(dst, folder)
-    src.eval(), dst.eval()
-    L = torch.rand(2, 1, 64, 64) * 100
-    hints = simulate_hints(torch.randn(2, 2, 64, 64) * 20, torch.Generator().manual_seed(1), zero_share=0)
-    with torch.no_grad():
-        torch.testing.assert_close(dst(L), src(L))
-        torch.testing.assert_close(dst(L, hints), src(L))
-    dst.hint_dec[0].body[2].weight.data.fill_(0.1)  # a hint path that does not end in zero is refused
-    with pytest.raises(ConfigError, match="do not start at zero"):
-        widen_from(dst, folder)
+        torch.testing.assert_close(dst(L, hints), src(L))  # zero weights on every hint path
+    if arch == "effunet":
+        dst.hint_dec[0].body[2].weight.data.fill_(0.1)  # a hint path that does not end in zero is refused
+        with pytest.raises(ConfigError, match="do not start at zero"):
+            widen_from(dst, folder)
 
 
 def test_frozen_plain_weights_stay_exactly_the_plain_model(tmp_path):
