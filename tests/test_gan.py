@@ -301,6 +301,7 @@ def test_regime_smoke_run_export_resume_evaluate(packs, tmp_path, regime, arch, 
     assert res.exit_code == 0, res.output
     assert "| input |" in res.output and "CIEDE2000" in res.output and "| 2 |" in res.output
     assert "| hue_conc | fd_lite |" in res.output
+    assert "texture check: output std on flat inputs" in res.output and "sharpness: output gradient energy" in res.output
 
 
 def test_pix2pix_colorize_fine_tunes_a_colorizer(tmp_path):
@@ -344,6 +345,34 @@ def test_pix2pix_colorize_fine_tunes_a_colorizer(tmp_path):
     out = col(np.full((32, 32, 3), 0.5, np.float32))
     assert out.shape == (32, 32, 3)
     assert "pix2pix" in (run / "model" / "README.md").read_text()
+
+
+def test_texture_and_sharpness_checks_see_a_checkerboard_and_a_blur():
+    """The issue-18 checks of evaluate --pack: a generator that adds a checkerboard of 0 / +2 grey
+    levels (std 1) fails the flat-input check (bar: below 1); one that returns its input passes it and keeps all its
+    gradient energy; a 4x4 box blur loses most of it."""
+    from lumachrome.evaluate_translate import constant_input_std, gradient_energy
+
+    class Checker(torch.nn.Module):
+        def forward(self, x):
+            y = x.expand(-1, 3, -1, -1).clone()
+            y[..., ::2, ::2] += 4 / 255
+            y[..., 1::2, 1::2] += 4 / 255
+            return y
+
+    class Same(torch.nn.Module):
+        def forward(self, x):
+            return x.expand(-1, 3, -1, -1)
+
+    cpu = torch.device("cpu")
+    assert constant_input_std(Checker(), 1, 32, cpu) == pytest.approx(1.0, abs=0.01)
+    assert constant_input_std(Same(), 1, 32, cpu) == 0
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    blurred = torch.nn.functional.avg_pool2d(torch.from_numpy(img).permute(2, 0, 1).float()[None], 4, 1, padding=2)
+    blurred = blurred[0].permute(1, 2, 0).numpy()[:64, :64].round().astype(np.uint8)
+    assert gradient_energy(img) > 10 * gradient_energy(blurred) > 0
+    assert gradient_energy(np.full((8, 8), 7, np.uint8)) == 0
 
 
 def test_evaluate_pack_refuses_a_colorizer(tmp_path, packs):

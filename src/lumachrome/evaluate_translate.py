@@ -24,7 +24,38 @@ from lumachrome.errors import ConfigError, DataError, ModelError
 from lumachrome.evaluate import EvalResult
 from lumachrome.precision import inference_autocast, resolve_device
 
-__all__ = ["evaluate_translate", "load_translate_model"]
+__all__ = ["constant_input_std", "evaluate_translate", "gradient_energy", "load_translate_model"]
+
+#: Inputs (in the model's [-1, 1] range) of the constant-input texture check.
+CONSTANT_LEVELS = (-0.5, 0.0, 0.5)
+
+
+def gradient_energy(rgb_u8: np.ndarray) -> float:
+    """Mean squared finite-difference gradient of an image's gray level (mean of the channels), in
+    grey levels^2: how much detail it carries. A blurred output has less than its input."""
+    g = np.asarray(rgb_u8, dtype=np.float64)
+    if g.ndim == 3:
+        g = g.mean(axis=2)
+    dx, dy = np.diff(g, axis=1), np.diff(g, axis=0)
+    return float((dx ** 2).mean() + (dy ** 2).mean())
+
+
+@torch.no_grad()
+def constant_input_std(model: torch.nn.Module, channels: int, size: int, device: torch.device,
+                       levels: tuple[float, ...] = CONSTANT_LEVELS) -> float:
+    """The generator's output on flat inputs: the largest (over ``levels`` and channels) standard
+    deviation of the output, in 8-bit grey levels, away from a border of ``size // 8``. A flat input
+    has nothing to draw, so any structure here is the network's own: transposed-convolution
+    checkerboards, stripes, blotches. Issue 18's bar for ``thermal``: below 1 grey level."""
+    m = max(1, size // 8)
+    worst = 0.0
+    for v in levels:
+        x = torch.full((1, channels, size, size), float(v), device=device)
+        with inference_autocast(device):
+            y = model(x).float().cpu()
+        y = (y.clamp(-1, 1) + 1) * 127.5
+        worst = max(worst, float(y[0, :, m:-m, m:-m].flatten(1).std(dim=1).max()))
+    return worst
 
 
 def load_translate_model(model_dir: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -116,6 +147,7 @@ def evaluate_translate(
             notes.append(f"fd_lite not computed: {why}")
             feats = None
     t0 = time.perf_counter()
+    energy_out = energy_in = 0.0
     with torch.no_grad():
         for i in range(0, n, batch_size):
             a = center_batch(A_all[i:i + batch_size], s)
@@ -132,11 +164,20 @@ def evaluate_translate(
                     feats["input"].append(fdl.lite_features(X))
             for j, (p, g, x) in enumerate(zip(P, G, X)):
                 where = f"{pack}[{i + j}]"
+                energy_out += gradient_energy(p)
+                energy_in += gradient_energy(x)
                 rows[name].append({"path": where, **image_metrics(p, g)})
                 if baseline:
                     rows["input"].append({"path": where, **image_metrics(x, g)})
     fd = {name: math.nan, "input": math.nan}
     row_notes = {name: list(notes), "input": list(notes)}
+    std = constant_input_std(model, want, s, dev)
+    row_notes[name].append(f"texture check: output std on flat inputs {std:.2f} grey levels "
+                           f"(largest over inputs {', '.join(f'{v:g}' for v in CONSTANT_LEVELS)} and channels; "
+                           "checkerboards and other patterns of the network's own show here)")
+    if energy_in > 0:
+        row_notes[name].append(f"sharpness: output gradient energy {energy_out / energy_in:.0%} of the input's "
+                               "(gray level, all images together)")
     if feats is not None:
         gt_feats = np.concatenate(gt_list)
         for key in (name, "input") if baseline else (name,):
