@@ -52,7 +52,7 @@ def unique_colours(out: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def test_each_closed_region_is_one_colour_and_lines_stay_black():
     img = drawing()
     pred = bleeding_prediction()
-    info = flat_fill_info(img, pred, gap=2)
+    info = flat_fill_info(img, pred, gap=2, background="white")
     out = info.image
     assert out.shape == (200, 200, 3) and out.dtype == np.float32
     u8 = np.rint(out * 255).astype(np.uint8)
@@ -97,11 +97,11 @@ def test_background_fill_and_auto_and_uint8_io():
     assert out.dtype == np.uint8
     assert not (out[5, 5] == 255).all()  # the paper got its (light grey) median
     assert 180 < int(out[5, 5, 0]) < 250  # the page median: light, pulled a little by the bleed
-    auto = flat_fill(img, pred_u8, gap=2, background="auto")
-    assert (auto[5, 5] == 255).all()  # predicted light grey: stays white
+    auto = flat_fill(img, np.full_like(pred_u8, 240), gap=2)  # the default: auto
+    assert (auto[5, 5] == 255).all()  # predicted light grey: the paper stays white
     tinted = pred_u8.copy()
     tinted[..., 2] = 40  # a strongly yellow page: filled
-    assert not (flat_fill(img, tinted, gap=2, background="auto")[5, 5] == 255).all()
+    assert not (flat_fill(img, tinted, gap=2)[5, 5] == 255).all()
     with pytest.raises(ValueError):
         flat_fill(img, pred, background="green")
     with pytest.raises(ValueError):
