@@ -209,6 +209,16 @@ class Translator:
     def __repr__(self) -> str:
         return f"Translator({self.name!r}, domain={self.domain!r}, mode={self.options['mode']!r}, device={self.device})"
 
+    @property
+    def supports_flat(self) -> bool:
+        """Whether :meth:`translate_array` takes ``flat=True``: line-art (``sketch``) models."""
+        return self.domain == "sketch"
+
+    def check_flat(self) -> None:
+        """Raise ``ConfigError`` (one line) unless this model supports flat fill."""
+        if not self.supports_flat:
+            raise ConfigError(f"flat fill is for line-art (sketch) models; {self.name!r} is a {self.domain or 'generic'} model")
+
     # ---------------------------------------------------------------- network
     @torch.inference_mode()
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -272,10 +282,13 @@ class Translator:
 
     # ---------------------------------------------------------------- arrays
     def translate_array(
-        self, image: np.ndarray, *, valid: np.ndarray | None = None, stretch: bool = True
+        self, image: np.ndarray, *, valid: np.ndarray | None = None, stretch: bool = True, flat: bool = False
     ) -> np.ndarray:
         """Translate one image: ``(H, W)`` or ``(H, W, C)`` uint8/uint16/float ``[0, 1]`` (raw values for
         stretched domains) -> uint8 ``(H, W, 3)`` RGB at the input's resolution.
+
+        ``flat=True`` (``sketch`` models only): one flat colour per closed region between the lines,
+        lines kept as drawn (:func:`lumachrome.flatfill.flat_fill` on the full-resolution output).
 
         ``valid``: optional ``(H, W)`` bool mask (False: no-data; those output pixels are 0).
         ``stretch=False``: the input is already stretched (skip the domain's percentile stretch).
@@ -286,6 +299,8 @@ class Translator:
         H, W = a.shape[:2]
         if valid is not None and valid.shape != (H, W):
             raise ImageError(f"translate: mask {valid.shape} does not match the image {(H, W)}")
+        if flat:
+            self.check_flat()
         if self.options["mode"] == "tile":
             x = self._to_channels(a)
             if stretch:
@@ -299,8 +314,12 @@ class Translator:
                 out[r0 : r0 + rows.shape[0]] = rows
 
             self._run_tiled(read, H, W, write)
+            if flat:
+                from lumachrome.flatfill import flat_fill
+
+                out = flat_fill(self._gray_u8(a), out)
         else:
-            out = self._run_resized(a, valid, stretch)
+            out = self._run_resized(a, valid, stretch, flat=flat)
         if valid is not None and not valid.all():
             np.maximum(out, 1, out=out)
             out[~valid] = 0
@@ -339,12 +358,13 @@ class Translator:
             g[r0 : r0 + len(c)] = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
         return g
 
-    def _run_resized(self, a: np.ndarray, valid: np.ndarray | None, stretch: bool) -> np.ndarray:
+    def _run_resized(self, a: np.ndarray, valid: np.ndarray | None, stretch: bool, flat: bool = False) -> np.ndarray:
         """Working size + upsample. The input is shrunk *before* any float conversion: besides the
-        input and the uint8 output, full-resolution memory is one uint8 plane (line width, overlay)."""
+        input and the uint8 output, full-resolution memory is one uint8 plane (line width, overlay)
+        (``flat``: plus the flat fill's label and float planes)."""
         H, W = a.shape[:2]
         gray_u8 = None
-        if self.options.get("scale") == "line_width" or self.options.get("overlay_lines"):
+        if self.options.get("scale") == "line_width" or self.options.get("overlay_lines") or flat:
             gray_u8 = self._gray_u8(a)
         h, w = self._working_shape(H, W, gray_u8)
         src = a if a.dtype in (np.uint8, np.uint16, np.float32) else a.astype(np.float32)
@@ -359,6 +379,10 @@ class Translator:
         y = self.forward((x * 2.0 - 1.0)[None])[0]  # (3, h, w) in [0, 1]
         rgb_small = np.clip(np.rint(y.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
         out = rgb_small if (h, w) == (H, W) else cv2.resize(rgb_small, (W, H), interpolation=cv2.INTER_CUBIC)
+        if flat and gray_u8 is not None:
+            from lumachrome.flatfill import flat_fill
+
+            return flat_fill(gray_u8, out)  # the lines are its own (no overlay on top)
         if self.options.get("overlay_lines") and gray_u8 is not None:
             self._overlay(out, gray_u8)
         return out
@@ -422,8 +446,11 @@ class Translator:
         bands: Sequence[int | str] | int | str | None = None,
         overwrite: bool = False,
         quality: int = 95,
+        flat: bool = False,
     ) -> Path:
         """Translate ``src`` and write ``dst`` atomically (temporary file + rename).
+
+        ``flat``: one flat colour per closed region (``sketch`` models; see :meth:`translate_array`).
 
         A GeoTIFF ``src`` (``.tif`` with a CRS or map transform) is read with rasterio (``bands``:
         1-based indices or names; default: the only band, or the one named like NIR); written to a
@@ -439,9 +466,12 @@ class Translator:
         from lumachrome.imageio import check_destination, read_pixels, save_image
 
         src, dst = Path(src), Path(dst)
+        if flat:
+            self.check_flat()
         check_destination(src, dst, overwrite)
         if src.suffix.lower() in GEOTIFF_EXTENSIONS and src.is_file() and (is_geotiff(src) or bands is not None):
-            return self._translate_raster(src, dst, bands, geo_out=dst.suffix.lower() in GEOTIFF_EXTENSIONS, quality=quality)
+            return self._translate_raster(src, dst, bands, geo_out=dst.suffix.lower() in GEOTIFF_EXTENSIONS, quality=quality,
+                                          flat=flat)
         if bands is not None and bands != []:
             raise ImageError(f"{src}: band selection needs a (Geo)TIFF input")
         # imageio's decoder (checks, EXIF orientation, 16-bit) without its RGB expansion: a gray
@@ -452,7 +482,7 @@ class Translator:
         if px.ndim == 3 and self.in_channels == 1:
             # 1-channel models: the luminance (cv2's Rec. 601, as the packs)
             px = cv2.cvtColor(px, cv2.COLOR_RGB2GRAY)
-        out = self.translate_array(px)
+        out = self.translate_array(px, flat=flat)
         del px
         save_image(dst, out, quality=quality)
         return dst
@@ -479,15 +509,16 @@ class Translator:
             raise ImageError(f"{path}: {len(idx)} band(s) selected ({idx}); the model takes {self.in_channels}")
         return idx
 
-    def _translate_raster(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int) -> Path:
+    def _translate_raster(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int, flat: bool = False) -> Path:
         import rasterio
 
         # GDAL caches blocks read and written (by default up to 5 % of the RAM): cap it, so memory
         # stays O(tile x width) for a scene of any size.
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
-            return self._translate_raster_inner(src, dst, bands, geo_out=geo_out, quality=quality)
+            return self._translate_raster_inner(src, dst, bands, geo_out=geo_out, quality=quality, flat=flat)
 
-    def _translate_raster_inner(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int) -> Path:
+    def _translate_raster_inner(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int,
+                                flat: bool = False) -> Path:
         from lumachrome.geo import GeoTiffWriter, Window, band_limits, open_raster, read_raster
         from lumachrome.imageio import save_image
 
@@ -517,12 +548,12 @@ class Translator:
                 return self._apply_limits(r.data, limits)
             return np.clip(np.nan_to_num(r.data) / np.float32(peak), 0.0, 1.0).astype(np.float32)
 
-        if not geo_out or self.options["mode"] != "tile":
+        if not geo_out or self.options["mode"] != "tile" or flat:  # flat fill needs the whole image
             r = read_raster(src, idx)
             x = scale_raw(r)
             valid = r.valid if has_nodata else None
             del r
-            out = self.translate_array(x.transpose(1, 2, 0), valid=valid, stretch=False)
+            out = self.translate_array(x.transpose(1, 2, 0), valid=valid, stretch=False, flat=flat)
             if geo_out:
                 from lumachrome.geo import write_geotiff
 

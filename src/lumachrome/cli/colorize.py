@@ -99,6 +99,9 @@ def colorize(
     band_name: Optional[str] = typer.Option(
         None, "--band-name", metavar="NAME", help="Translation models (nir): pick the GeoTIFF band by its description, e.g. nir."
     ),
+    flat: bool = typer.Option(
+        False, "--flat", help="Line-art models (sketch): one flat colour per closed region between the lines, lines kept black."
+    ),
 ) -> int:
     """See ``_COLORIZE_HELP`` and :func:`plan_outputs` for the naming rules."""
     hints = None
@@ -120,6 +123,8 @@ def colorize(
         source: Any = open_model(model)
     except (LumachromeError, OSError):
         source = model  # an unknown model is reported when it loads, after the cheap checks of the inputs
+    if flat and (getattr(source, "task", None) != "translate" or source.config.get("domain") != "sketch"):
+        raise typer.BadParameter(f"flat fill is for line-art (sketch) models, not {model!r}", param_hint="--flat")
     if getattr(source, "task", None) == "translate":  # sketch / nir / thermal: image-to-image models
         others = {"--restore": restore, "--reference": reference, "--palette": palette, "--before-after": before_after,
                   "--video": video, "--archive": archive or manifest is not None, "--hint": hint,
@@ -129,7 +134,7 @@ def colorize(
             raise typer.BadParameter(f"{', '.join(bad)}: not available with translation model {model!r}", param_hint="--model")
         return _colorize_translate(
             inputs, output, model=source, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
-            quiet=quiet, bands=bands, band_name=band_name,
+            quiet=quiet, bands=bands, band_name=band_name, flat=flat,
         )  # fmt: skip
     if bands is not None or band_name is not None:
         raise typer.BadParameter("--bands/--band-name are for translation models (e.g. --model nir)", param_hint="--bands")
@@ -289,7 +294,7 @@ def _colorize_translate(inputs: list[str], output: Path | None, **o: Any) -> int
     if todo:
         translator = load_pipeline(o["model"], o["device"], task="translate", size=o["size"])
         done, errors = _run_jobs(todo, lambda job: translator.translate_file(
-            job.src, job.dst, bands=band_sel, overwrite=o["overwrite"], quality=o["quality"]), o["quiet"])
+            job.src, job.dst, bands=band_sel, overwrite=o["overwrite"], quality=o["quality"], flat=o["flat"]), o["quiet"])
         failed += errors
     if not o["quiet"]:
         _print_summary("translated", plan, output, done, skipped, failed)
