@@ -93,6 +93,37 @@ def test_a_translation_model_gives_the_translator_s_image(server, name):
     assert np.abs(got - want).max() <= 1.5 / 255
 
 
+def test_flat_colours_for_line_art_models(server):
+    """The page's flat-colour option gives the translator's flat-fill output for sketch models and is a
+    400 for other models; /api/models says which models offer it."""
+    from lumachrome.pipeline import load_pipeline
+
+    if "sketch" not in available_models():
+        pytest.skip("needs the shipped sketch model")
+    info = {m["name"]: m for m in get_json(server.url + "/api/models")[1]["models"]}
+    assert info["sketch"]["flat"] and not info["photo"]["flat"]
+    import cv2
+
+    drawing = np.full((64, 96), 255, np.uint8)
+    cv2.rectangle(drawing, (8, 8), (40, 56), 0, 2)
+    cv2.circle(drawing, (68, 32), 18, 0, 2)
+    buf = io.BytesIO()
+    from PIL import Image
+
+    Image.fromarray(drawing).save(buf, format="PNG")
+    status, res = post_form(server.url + "/api/colorize", {"model": "sketch", "flat": "1"},
+                            {"file": ("lines.png", buf.getvalue())})
+    assert status == 200, res
+    got = _decode(get(server.url + res["result"])[1])
+    want = load_pipeline("sketch", "cpu").translate_array(drawing.astype(np.float32) / 255, flat=True) / 255.0
+    assert np.abs(got - want).max() <= 1.5 / 255
+    inside = got[20:44, 14:34].reshape(-1, 3)
+    assert np.ptp(inside, axis=0).max() <= 1.5 / 255  # one flat colour inside the rectangle
+    status, res = post_form(server.url + "/api/colorize", {"model": "photo", "flat": "1"},
+                            {"file": ("lines.png", buf.getvalue())})
+    assert status == 400 and "line-art" in res["error"]
+
+
 def test_upload_then_colorize_with_options(server):
     status, up = post_form(server.url + "/api/upload", files={"file": ("g.png", _png())})
     assert status == 200 and (up["width"], up["height"]) == (128, 96) and up["was_gray"]

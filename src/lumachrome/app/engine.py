@@ -243,6 +243,7 @@ class _ModelInfo:
     hints: bool
     size: int
     description: str = ""
+    flat: bool = False  # flat-fill output available (line-art models: domain "sketch")
 
 
 @dataclass
@@ -278,7 +279,8 @@ class Engine:
             args = cfg.get("args") or {}
             out.append(_ModelInfo(name, kind, bool(args.get("hint_channels")),
                                   int((cfg.get("preprocessing") or {}).get("size", 256)),
-                                  str(cfg.get("description") or "")).__dict__)
+                                  str(cfg.get("description") or ""),
+                                  kind == "translate" and cfg.get("domain") == "sketch").__dict__)
         return out
 
     def default_model(self) -> str | None:
@@ -410,8 +412,12 @@ class Engine:
         strength: float = 1.0,
         colour: float = 1.0,
         explain: bool = False,
+        flat: bool = False,
     ) -> dict[str, Any]:
         """Run one job on a stored upload; returns the result's URLs and what was done.
+
+        ``flat``: line-art (sketch) models only: one flat colour per region between the lines
+        (:mod:`lumachrome.flatfill`).
 
         ``colour`` multiplies the colorizer's chroma (1: the model's own, 0: gray), after any
         reference/palette correction and before hints are pinned; translation models ignore it.
@@ -428,6 +434,8 @@ class Engine:
             name = self._hint_model_for(name)
         elif hints:
             raise ConfigError(f"model {name!r} ({infos[name]['kind']}) takes no colour hints")
+        if flat and not infos[name].get("flat"):
+            raise ConfigError(f"flat colours are for line-art (sketch) models, not {name!r}")
         if not 0.0 <= strength <= 1.0:
             raise ConfigError(f"strength must be in [0, 1], got {strength}")
         if not 0.0 <= colour <= 3.0:
@@ -457,7 +465,7 @@ class Engine:
                 steps = [str(st) for st in restorer.last.steps] if restorer.last is not None else []
             runner = self._load(name)
             if infos[name]["kind"] == "translate":
-                rgb = _translate(runner, x)
+                rgb = _translate(runner, x, flat=flat)
             else:
                 correction = self._correction(out, reference, palette, transfer, strength)
                 if colour != 1.0:
@@ -557,7 +565,9 @@ def _scaled(correction: Any, factor: float):
 
 
 
-def _translate(translator: Any, x: np.ndarray) -> np.ndarray:
+def _translate(translator: Any, x: np.ndarray, flat: bool = False) -> np.ndarray:
     """Run a :class:`lumachrome.translate.Translator` on a float image: its uint8 RGB as float32 in [0, 1]
-    (the range the page's results are saved from; 0..255 floats were clipped to an all-white image)."""
-    return np.asarray(translator.translate_array(x), dtype=np.float32) / 255.0
+    (the range the page's results are saved from; 0..255 floats were clipped to an all-white image).
+    ``flat``: the flat-fill output of line-art models."""
+    out = translator.translate_array(x, flat=True) if flat else translator.translate_array(x)
+    return np.asarray(out, dtype=np.float32) / 255.0

@@ -13,7 +13,7 @@ Routes::
     GET  /api/health             {"ok": true, "queue": {...}}
     GET  /api/models             {"models": [...], "default": name, "limits": {...}}
     POST /api/upload             multipart "file" -> {"id", "width", "height", "preview", ...}
-    POST /api/colorize           multipart: "file" or "id", "model", "hints", "restore", "restore_skip",
+    POST /api/colorize           multipart: "file" or "id", "model", "hints", "flat", "restore", "restore_skip",
                                  "reference" (file), "palette" (file), "transfer", "strength", "colour", "explain"
                                  -> {"result" (full-resolution PNG), "preview", "input_preview", ...}
     GET  /files/<id>/<name>      stored previews, results and explain pages
@@ -394,6 +394,7 @@ def create_app(config: AppConfig | None = None, engine: Engine | None = None):
             eng.colorize, upload_id, model=(form.get("model") or None), hints=hints,
             restore=_truthy(form.get("restore")), restore_skip=skip, reference=reference, palette=palette,
             transfer=(form.get("transfer") or None), strength=strength, colour=colour, explain=_truthy(form.get("explain")),
+            flat=_truthy(form.get("flat")),
         )
 
     @app.get("/files/{uid}/{name:path}")

@@ -52,6 +52,8 @@ function updateModelNote() {
     : state.models.some((x) => x.name === m.name + "-hints") ? "With hints, " + m.name + "-hints is used."
     : "This model takes no hints.";
   $("model-note").textContent = note;
+  $("flat-label").hidden = !(m && m.flat);
+  if (!(m && m.flat)) $("flat").checked = false;
 }
 
 async function upload(file) {
@@ -119,6 +121,7 @@ async function run() {
   fd.append("id", state.upload.id);
   fd.append("model", $("model").value);
   fd.append("hints", JSON.stringify(state.hints));
+  fd.append("flat", $("flat").checked ? "1" : "0");
   fd.append("restore", $("restore").checked ? "1" : "0");
   fd.append("restore_skip", [...document.querySelectorAll("input[name=skip]:checked")].map((c) => c.value).join(","));
   if ($("reference").files[0]) fd.append("reference", $("reference").files[0]);
