@@ -86,7 +86,23 @@ CASES: dict[str, tuple[str, list[str]]] = {
 
 def compute_checksums(work: Path, cases: dict[str, tuple[str, list[str]]] | None = None,
                       log: Callable[[str], None] | None = None) -> dict[str, dict[str, str]]:
-    """``{case: {output file name: sha256 of its bytes}}``, each case run through ``lumachrome colorize``."""
+    """``{case: {output file name: sha256 of its bytes}}``, each case run through ``lumachrome colorize``.
+
+    Runs with one intra-op thread (restored afterwards): a convolution's sums split over more
+    threads can round differently in the last bit, which moves a few 8-bit pixels, so checksums
+    pinned with one thread count would fail with another (they did: 2 threads vs 1)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _compute(work, cases, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compute(work: Path, cases: dict[str, tuple[str, list[str]]] | None,
+             log: Callable[[str], None] | None) -> dict[str, dict[str, str]]:
     from lumachrome.cli import main
 
     folders = write_inputs(work / "inputs")

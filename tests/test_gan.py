@@ -375,6 +375,41 @@ def test_texture_and_sharpness_checks_see_a_checkerboard_and_a_blur():
     assert gradient_energy(np.full((8, 8), 7, np.uint8)) == 0
 
 
+@pytest.mark.parametrize("arch, args", [
+    ("unet_gen", {"width": 8, "depth": 3, "norm": "instance", "dropout": 0.0}),
+    ("resnet_gen", {"width": 8, "n_blocks": 1}),
+])
+def test_resize_upsampling_cannot_draw_a_checkerboard(arch, args):
+    """Issue 18: on a flat input, a freshly initialised generator with transposed convolutions already
+    draws a period-2 pattern (its taps overlap unevenly); with resize-conv upsampling the interior
+    stays flat. The option is stored in args only when used, so existing folders load unchanged."""
+    from lumachrome.models import create_model
+
+    stds = {}
+    for up in ("transposed", "resize"):
+        torch.manual_seed(0)
+        g = create_model(arch, in_channels=1, out_channels=3, **args, upsample=up).eval()
+        for m in g.modules():  # larger weights than the GAN init, so patterns show in 8-bit levels
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                torch.nn.init.normal_(m.weight, 0.0, 0.3)
+        with torch.no_grad():  # far from the borders (whose zero padding makes smooth, not periodic, ramps)
+            y = (g(torch.full((1, 1, 256, 256), 0.25)).clamp(-1, 1) + 1) * 127.5
+        stds[up] = float(y[0, :, 96:160, 96:160].flatten(1).std(dim=1).max())
+        assert ("upsample" in g.args) == (up == "resize")
+        assert g(torch.zeros(1, 1, 40, 56)).shape == (1, 3, 40, 56)
+    assert stds["resize"] < 0.05 < 1.0 < stds["transposed"], stds
+    from lumachrome.errors import ModelError
+
+    with pytest.raises(ModelError, match="upsample"):
+        create_model(arch, **args, upsample="nearest-ish")
+    if arch == "unet_gen":  # reflection padding: stored only when used; odd sizes still work
+        g = create_model(arch, in_channels=1, **args, upsample="resize", padding="reflect").eval()
+        assert g.args["padding"] == "reflect" and "padding" not in create_model(arch, **args).args
+        assert g(torch.zeros(1, 1, 37, 61)).shape == (1, 3, 37, 61)
+        with pytest.raises(ModelError, match="padding"):
+            create_model(arch, **args, padding="circular-ish")
+
+
 def test_evaluate_pack_refuses_a_colorizer(tmp_path, packs):
     from lumachrome.evaluate_translate import evaluate_translate
     from lumachrome.models.io import save_model_dir

@@ -67,6 +67,28 @@ def _check_dropout(p: Any) -> float:
     return float(p)
 
 
+#: Generator upsampling: the papers' transposed convolutions, or a bilinear 2x resize then a 3x3
+#: convolution (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts"): every output pixel is
+#: made the same way, so it cannot draw a checkerboard, which a stride-2 transposed convolution
+#: (kernel 3 or 4) draws wherever its taps overlap unevenly.
+UPSAMPLES = ("transposed", "resize")
+
+
+def _check_upsample(upsample: Any) -> str:
+    if upsample not in UPSAMPLES:
+        raise ValueError(f"upsample={upsample!r} is not one of {', '.join(UPSAMPLES)}")
+    return upsample
+
+
+def _up2(cin: int, cout: int, upsample: str, *, kernel: int, bias: bool, output_padding: int = 0,
+         padding_mode: str = "zeros") -> nn.Module:
+    """A 2x upsampling convolution: transposed (``kernel`` 3 with output padding 1, or 4) or resize-conv."""
+    if upsample == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                             nn.Conv2d(cin, cout, 3, padding=1, bias=bias, padding_mode=padding_mode))
+    return nn.ConvTranspose2d(cin, cout, kernel, stride=2, padding=1, output_padding=output_padding, bias=bias)
+
+
 def init_gan_weights(module: nn.Module, std: float = 0.02) -> None:
     """pix2pix/CycleGAN initialisation: conv weights N(0, std), biases 0, norm scales N(1, std)."""
     for m in module.modules():
@@ -130,10 +152,12 @@ class ResnetGenerator(_Generator):
         n_down: stride-2 downsamplings (2 in the paper); inputs are padded to a multiple of ``2**n_down``.
         norm: ``"instance"`` (paper), ``"batch"`` or ``"none"``.
         dropout: dropout inside the residual blocks (0 in CycleGAN).
+        upsample: ``"transposed"`` (paper) or ``"resize"`` (bilinear 2x + conv3x3; no checkerboards,
+            :data:`UPSAMPLES`).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, n_blocks: int = 9,
-                 n_down: int = 2, norm: str = "instance", dropout: float = 0.0) -> None:
+                 n_down: int = 2, norm: str = "instance", dropout: float = 0.0, upsample: str = "transposed") -> None:
         super().__init__()
         _check("in_channels", in_channels, 1)
         _check("out_channels", out_channels, 1)
@@ -142,8 +166,11 @@ class ResnetGenerator(_Generator):
         _check("n_down", n_down, 0)
         _check_norm(norm)
         dropout = _check_dropout(dropout)
+        upsample = _check_upsample(upsample)
         self._args = dict(in_channels=in_channels, out_channels=out_channels, width=width, n_blocks=n_blocks,
                           n_down=n_down, norm=norm, dropout=dropout)
+        if upsample != "transposed":  # only written when used: earlier model folders stay byte-identical
+            self._args["upsample"] = upsample
         self.multiple = 2 ** n_down
         bias = norm != "batch"
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=bias),
@@ -154,7 +181,7 @@ class ResnetGenerator(_Generator):
             c *= 2
         layers += [ResnetBlock(c, norm, dropout) for _ in range(n_blocks)]
         for _ in range(n_down):
-            layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+            layers += [_up2(c, c // 2, upsample, kernel=3, bias=bias, output_padding=1),
                        _norm(norm, c // 2), nn.ReLU(True)]
             c //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, out_channels, 7), nn.Tanh()]
@@ -168,22 +195,22 @@ class _UNetLevel(nn.Module):
 
     def __init__(self, outer: int, inner: int, *, in_channels: int | None = None, sub: nn.Module | None,
                  norm: str, outermost: bool = False, innermost: bool = False, dropout: float = 0.0,
-                 out_channels: int | None = None) -> None:
+                 out_channels: int | None = None, upsample: str = "transposed", padding: str = "zeros") -> None:
         super().__init__()
         bias = norm != "batch"
         cin = outer if in_channels is None else in_channels
         down: list[nn.Module] = []
         if not outermost:
             down.append(nn.LeakyReLU(0.2, True))
-        down.append(nn.Conv2d(cin, inner, 4, stride=2, padding=1, bias=bias))
+        down.append(nn.Conv2d(cin, inner, 4, stride=2, padding=1, bias=bias, padding_mode=padding))
         if not outermost and not innermost:
             down.append(_norm(norm, inner))
         up_in = inner if innermost else 2 * inner
         up: list[nn.Module] = [nn.ReLU(True)]
         if outermost:
-            up += [nn.ConvTranspose2d(up_in, out_channels or outer, 4, stride=2, padding=1), nn.Tanh()]
+            up += [_up2(up_in, out_channels or outer, upsample, kernel=4, bias=True, padding_mode=padding), nn.Tanh()]
         else:
-            up += [nn.ConvTranspose2d(up_in, outer, 4, stride=2, padding=1, bias=bias), _norm(norm, outer)]
+            up += [_up2(up_in, outer, upsample, kernel=4, bias=bias, padding_mode=padding), _norm(norm, outer)]
             if dropout > 0:
                 up.append(nn.Dropout(dropout))
         self.down = nn.Sequential(*down)
@@ -212,10 +239,16 @@ class UNetGenerator(_Generator):
             encoder layers have none (the innermost map is 1x1 at the full depth).
         dropout: dropout after the innermost ``min(3, depth - 1)`` decoder layers (0.5 in the paper;
             active in training mode only).
+        upsample: ``"transposed"`` (paper) or ``"resize"`` (bilinear 2x + conv3x3; no checkerboards,
+            :data:`UPSAMPLES`).
+        padding: ``"zeros"`` (paper) or ``"reflect"`` for the convolutions (transposed ones always pad
+            with zeros): with reflection a flat input gives flat feature maps up to the borders, so
+            instance norm has no border ramp to blow up into a visible gradient.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, depth: int = 8,
-                 max_width: int | None = None, norm: str = "batch", dropout: float = 0.5) -> None:
+                 max_width: int | None = None, norm: str = "batch", dropout: float = 0.5,
+                 upsample: str = "transposed", padding: str = "zeros") -> None:
         super().__init__()
         _check("in_channels", in_channels, 1)
         _check("out_channels", out_channels, 1)
@@ -224,8 +257,15 @@ class UNetGenerator(_Generator):
         max_width = 8 * width if max_width is None else _check("max_width", max_width, 1)
         _check_norm(norm)
         dropout = _check_dropout(dropout)
+        upsample = _check_upsample(upsample)
         self._args = dict(in_channels=in_channels, out_channels=out_channels, width=width, depth=depth,
                           max_width=max_width, norm=norm, dropout=dropout)
+        if upsample != "transposed":  # only written when used: earlier model folders stay byte-identical
+            self._args["upsample"] = upsample
+        if padding not in ("zeros", "reflect"):
+            raise ValueError(f"padding={padding!r} is not one of zeros, reflect")
+        if padding != "zeros":
+            self._args["padding"] = padding
         self.multiple = 2 ** depth
         widths = [min(width * 2 ** i, max_width) for i in range(depth)]  # encoder outputs, level 0 = outermost
         level: nn.Module | None = None
@@ -233,9 +273,10 @@ class UNetGenerator(_Generator):
             innermost = i == depth - 1
             # pix2pix: dropout in the 3 decoder layers above the innermost one.
             drop = dropout if 1 <= depth - 1 - i <= 3 else 0.0
-            level = _UNetLevel(widths[i - 1], widths[i], sub=level, norm=norm, innermost=innermost, dropout=drop)
+            level = _UNetLevel(widths[i - 1], widths[i], sub=level, norm=norm, innermost=innermost, dropout=drop,
+                               upsample=upsample, padding=padding)
         self.net = _UNetLevel(out_channels, widths[0], in_channels=in_channels, sub=level, norm=norm,
-                              outermost=True, out_channels=out_channels)
+                              outermost=True, out_channels=out_channels, upsample=upsample, padding=padding)
         init_gan_weights(self)
 
 
