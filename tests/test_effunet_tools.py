@@ -90,7 +90,7 @@ def test_web_app_engine_runs_an_effunet_folder_with_the_explain_view(tmp_path: P
     engine = Engine(AppConfig(root=str(tmp_path / "app"), extra_models={"eff": str(eff_dir)}))
     try:
         info = {m["name"]: m for m in engine.models()}["eff"]
-        assert info == {"name": "eff", "kind": "colorize", "hints": False, "size": 96, "description": ""}
+        assert info == {"name": "eff", "kind": "colorize", "hints": False, "size": 96, "description": "", "flat": False}
         buf = io.BytesIO()
         Image.fromarray((synthetic_photo(60, 84, seed=8).mean(axis=2) * 255).astype(np.uint8)).save(buf, format="PNG")
         up = engine.upload(buf.getvalue(), "gray.png")
