@@ -177,8 +177,7 @@ class EfficientNetLite(nn.Module):
 
     def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """The tapped feature maps (strides 2 ... 32) and the pooled 1280-d scene vector."""
-        s = self.stem
-        x = s.act(s.bn(s.conv(s.pad(x))))
+        x = self.stem(x)
         feats = []
         for i, block in enumerate(self.blocks):
             x = block(x)
@@ -468,25 +467,23 @@ class EffUNetColorizer(ColorHead, nn.Module):
             raise ValueError(f"EffUNetColorizer: expected L of shape (B, 1, H, W), got {tuple(L.shape)}")
         h, w = L.shape[-2:]
         x = self._pad(self.encoder_input(L))
-        if self.hint_channels:
-            if hints is None:
-                hints = x.new_zeros((x.shape[0], self.hint_channels, h, w))
-            elif tuple(hints.shape) != (x.shape[0], self.hint_channels, h, w):
+        if hints is not None:
+            if not self.hint_channels:
+                raise ValueError("EffUNetColorizer: this model takes no hints (hint_channels=0)")
+            if tuple(hints.shape) != (x.shape[0], self.hint_channels, h, w):
                 raise ValueError(f"EffUNetColorizer: expected hints of shape "
                                  f"{(x.shape[0], self.hint_channels, h, w)}, got {tuple(hints.shape)}")
             hints = self._pad(hints.to(x.dtype))
-        elif hints is not None:
-            raise ValueError("EffUNetColorizer: this model takes no hints (hint_channels=0)")
         feats, vec = self.encoder.features(x)
         f2, f4, f8, f16, f32 = feats
         z = self.bottleneck(f32)
         if self.glob is not None:
             z = self.glob(z, vec)
-        if self.hint_channels:  # 1 for images with at least one hint, else 0: those take the plain path
+        if hints is not None:  # 1 for images with at least one hint, else 0: those take the plain path
             gate = (hints[:, 2:3].amax(dim=(2, 3), keepdim=True) > 0).to(z.dtype)
         for i, (stage, skip) in enumerate(zip(self.dec, (f16, f8, f4, f2))):
             z = stage(z, skip)
-            if self.hint_channels:
+            if hints is not None:  # no hint map at all: the plain path, without running the branches
                 pooled = pool_hints(hints, 2 ** (4 - i)).to(z.dtype)
                 z = z + gate * self.hint_dec[i](z, pooled)
         out = self.head(z).float()
