@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_decoding import half_folder  # noqa: E402
 
-from lumachrome.calibrate import collect_gain_scores, fit_gain, mean_ab  # noqa: E402
+from lumachrome.calibrate import collect_gain_scores, fit_gain, mean_ab, parse_centre  # noqa: E402
 from lumachrome.colorizer import Colorizer  # noqa: E402
 from lumachrome.evaluate import evaluate, format_table, gray_predictor  # noqa: E402
 
@@ -62,7 +62,8 @@ def main() -> None:
     a = p.parse_args()
     col = Colorizer.load(a.model, device="cpu", adaptive=False)
     train = a.train if a.every == 1 else every_nth_folder(a.train, a.every)
-    centre = mean_ab(train) if a.centre == "mean" else tuple(float(x) for x in a.centre.split(","))
+    centre = parse_centre(a.centre)
+    centre = mean_ab(train) if centre == "mean" else centre
     tag = f"s{a.stretch:g}" + (f"-c{centre[0]:g},{centre[1]:g}" if any(centre) else "") + (
         f"-every{a.every}" if a.every > 1 else "")
     cache = Path(a.cache or Path(a.model) / f"gain-scores-{tag}.npz")

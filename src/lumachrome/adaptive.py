@@ -173,7 +173,11 @@ class AdaptiveGain:
     def gains(self, L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """``(B,)`` gain of each image for the network's ``ab`` (its features are those of the centred,
         stretched ``ab``)."""
-        return self._gains(L, stretch_chroma(centre_ab(ab.float(), self.centre), self.stretch))
+        return self._gains(L, self._prepare(ab))
+
+    def _prepare(self, ab: torch.Tensor) -> torch.Tensor:
+        """The network's ``ab`` centred on :attr:`centre` and chroma-stretched: what the gain scales."""
+        return stretch_chroma(centre_ab(ab.float(), self.centre), self.stretch)
 
     def _gains(self, L: torch.Tensor, ab_stretched: torch.Tensor) -> torch.Tensor:
         f = image_features(L.to(ab_stretched.device), ab_stretched)
@@ -188,6 +192,6 @@ class AdaptiveGain:
         if L.shape[0] != ab.shape[0] or L.shape[-2:] != ab.shape[-2:]:
             raise ValueError(f"AdaptiveGain.apply: L {tuple(L.shape)} and ab {tuple(ab.shape)} do not match")
         dtype = ab.dtype
-        ab = stretch_chroma(centre_ab(ab.float(), self.centre), self.stretch)
+        ab = self._prepare(ab)
         g = self._gains(L, ab)
         return centre_ab(ab * g.view(-1, 1, 1, 1), self.centre, inverse=True).to(dtype)

@@ -11,6 +11,7 @@ photo's target, and a ridge regression on the features predicts its logarithm (:
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Iterable
 
 import numpy as np
@@ -23,7 +24,22 @@ from lumachrome.errors import ConfigError, DataError
 from lumachrome.evaluate import eval_files, load_eval_images
 from lumachrome.progress import task_bar
 
-__all__ = ["calibrate", "collect_gain_scores", "colorfulness_torch", "fit_gain", "mean_ab", "score_gains"]
+__all__ = ["calibrate", "collect_gain_scores", "colorfulness_torch", "fit_gain", "mean_ab", "parse_centre",
+           "score_gains"]
+
+
+def parse_centre(text: str) -> str | tuple[float, float]:
+    """``--centre`` as given: ``"mean"`` or ``"A,B"`` (raw Lab a, b, each within +-60) -> ``"mean"`` or
+    ``(a, b)``; :class:`ConfigError` (one line) otherwise."""
+    if text.strip() == "mean":
+        return "mean"
+    try:
+        ab = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        ab = ()
+    if len(ab) != 2 or not all(math.isfinite(x) and abs(x) <= 60 for x in ab):
+        raise ConfigError(f"{text!r}: expected 'mean' or A,B with |A|, |B| <= 60 (e.g. 1.9,5.8)")
+    return ab[0], ab[1]
 
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -100,19 +99,15 @@ def calibrate(
     """Fit a model's adaptive chroma gain on colour photos and store it in its config.json
     (decoding.adaptive_gain; colorize and evaluate then use it). Not for the photos you score it on."""
     from lumachrome.calibrate import calibrate as fit
+    from lumachrome.calibrate import parse_centre
+    from lumachrome.errors import ConfigError
     from lumachrome.models.io import open_folder, update_config
     from lumachrome.pipeline import load_pipeline
 
-    if centre.strip() == "mean":
-        centre_ab: str | tuple[float, ...] = "mean"
-    else:
-        try:
-            centre_ab = tuple(float(x) for x in centre.split(","))
-        except ValueError:
-            centre_ab = ()
-        if len(centre_ab) != 2 or not all(math.isfinite(x) and abs(x) <= 60 for x in centre_ab):
-            raise typer.BadParameter(f"{centre!r}: expected 'mean' or A,B with |A|, |B| <= 60 (e.g. 1.9,5.8)",
-                                     param_hint="'--centre'")
+    try:
+        centre_ab = parse_centre(centre)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="'--centre'") from None
     folder = open_folder(model)  # a folder, not a shipped name: the package is not rewritten
     colorizer = load_pipeline(folder, device, task="colorize", adaptive=False)  # a stored gain is replaced, not read
     gain = fit(colorizer, data, cf_weight=cf_weight, stretch=stretch, ridge=ridge, centre=centre_ab, limit=limit,
