@@ -20,7 +20,6 @@ spread over the pack.
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 import torch

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKSUMS = REPO_ROOT / "tests" / "data" / "output_checksums.json"

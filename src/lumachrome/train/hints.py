@@ -5,15 +5,16 @@ batch gets simulated user hints (:func:`lumachrome.hints.simulate_hints`: geomet
 with ``p = 1/8``, a share of hint-free images, patch sides 1-9, values = mean ground-truth ab of the
 patch), passed to the network as its extra input. The loss is unchanged (on all pixels).
 
-``widen_from(model, source)`` starts a hint model from a plain model folder: every tensor is copied,
-and the input convolutions of the first stage get zero weights for the hint channels, so at step 0
-the hint model computes exactly what the source model computes, with or without hints.
+``widen_from(model, source)`` starts a hint model from a plain model folder: every tensor is copied;
+what the model names through ``hint_inputs()`` gets zero hint weights (the U-Net's widened first-stage
+convolutions) or keeps its zero-ending initialisation (``effunet``'s hint branches), so at step 0 the
+hint model computes exactly what the source model computes, with or without hints.
 
 :class:`HintsRegime` is the regime of the one training orchestrator (:func:`lumachrome.train.run.run`):
-``lumachrome train --config C.yaml`` with ``train.regime: hints`` (and ``hints.init``, the plain model folder
-to widen) runs it; ``train_hints(...)`` is the same run as a function (``scripts/train_hints.py``, which
-built the shipped ``photo-hints`` model): pack batches, validation with 0 and 10 hints, resumable
-checkpoints, export to a model folder.
+``lumachrome train --config C.yaml`` with ``train.regime: hints`` (and ``hints.init``, the plain model
+folder to widen) runs it (the shipped ``photo-hints``: ``configs/photo5-hints-cpu.yaml``);
+``train_hints(...)`` is the same run as a function (``scripts/train_hints.py``, v1's recipe): pack
+batches, validation with 0 and 10 hints, resumable checkpoints, export to a model folder.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from lumachrome.train.run import Built, Regime, model_spec, run
 from lumachrome.train.supervised import SupervisedTrainer
 
 __all__ = ["HintTrainer", "HintsRegime", "train_hints", "validate_hints", "widen_from"]
+
 
 def widen_from(model: nn.Module, source: str | Path) -> None:
     """Copy a plain (``hint_channels=0``) model folder's weights into the hint model ``model``.
