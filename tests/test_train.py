@@ -233,3 +233,68 @@ def test_shipped_configs_parse_and_validate(path):
     # Recipes start from the stage-1 run (runs/photo-cpu/model), never from the shipped photo model:
     # once that is replaced by a model the recipe made, re-running the recipe would not re-create it.
     assert cfg.model.init != "src/lumachrome/weights/photo"
+
+
+def test_rebalanced_regression_weights_each_pixel_by_its_colour_bin(folders, tmp_path):
+    """train.rebalance: the L1 of a pixel counts with its true colour's rebalancing weight, so an image
+    whose pixels are all of a rare colour weighs more than one of a common colour (same error)."""
+    from lumachrome.color.bins import ABGamut, hard_encode, rebalance_weights
+    from lumachrome.train.supervised import SupervisedTrainer
+
+    centers = ABGamut.build().centers
+    common = hard_encode(torch.zeros(1, 2, 1, 1), centers).item()
+    rare = hard_encode(torch.tensor([[[[60.0]], [[-50.0]]]]), centers).item()
+    prior = torch.full((centers.shape[0],), 1e-4)
+    prior[common] = 1.0
+    weights = rebalance_weights(prior, 0.5)
+    assert weights[rare] > 5 * weights[common]
+
+    class Const(torch.nn.Module):  # predicts ab = (10, 10) everywhere
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, L):
+            return torch.full((L.shape[0], 2, *L.shape[2:]), 10.0) + 0 * self.p
+
+    cfg = _cfg(folders, tmp_path / "run", rebalance=True, amp=False)
+    trainer = SupervisedTrainer(Const(), cfg, torch.device("cpu"), class_weights=weights,
+                                rebalance_centers=centers)
+    L = torch.full((1, 1, 4, 4), 50.0)
+    ab_common = torch.full((1, 2, 4, 4), 0.0)
+    ab_rare = torch.cat([torch.full((1, 1, 4, 4), 60.0), torch.full((1, 1, 4, 4), -50.0)], dim=1)
+    l_common, _ = trainer.compute_loss({"L": L, "ab": ab_common})
+    # Same L1 error as the common case, by construction: shift the prediction so |pred - gt| matches.
+    plain = _cfg(folders, tmp_path / "plain", amp=False)
+    unweighted = SupervisedTrainer(Const(), plain, torch.device("cpu"))
+    u_common, _ = unweighted.compute_loss({"L": L, "ab": ab_common})
+    u_rare, _ = unweighted.compute_loss({"L": L, "ab": ab_rare})
+    l_rare, _ = trainer.compute_loss({"L": L, "ab": ab_rare})
+    torch.testing.assert_close(l_common, u_common * weights[common])
+    torch.testing.assert_close(l_rare, u_rare * weights[rare])
+
+
+def test_rebalanced_regression_trains_and_resumes_with_its_prior(folders, tmp_path):
+    """The prior is estimated once at the start and stored in the checkpoint: a resumed run uses it
+    (no new estimate that would consume data) and ends with the weights of an uninterrupted run."""
+    from lumachrome.data.pack import build_pack
+
+    pack = tmp_path / "train.npz"
+    build_pack([folders / "train"], pack, size=32, progress=False)
+
+    def cfg(out, steps):
+        c = _cfg(folders, out, steps=steps, rebalance=True)
+        c.data.train, c.data.pack, c.data.val = [], [str(pack)], None
+        c.optim.schedule = "constant"
+        c.model.prior_images = 16
+        return c
+
+    full = train(cfg(tmp_path / "full", 40), log=lambda m: None)
+    part = train(cfg(tmp_path / "part", 20), log=lambda m: None)
+    prior = load_checkpoint(part).state["extra"]["rebalance_prior"]
+    assert len(prior) == 313 and abs(sum(prior) - 1) < 1e-4
+    resumed = train(cfg(tmp_path / "part", 40), resume=str(part), log=lambda m: None)
+    a, b = load_checkpoint(full), load_checkpoint(resumed)
+    assert a.step == b.step == 40
+    for k in a.model:
+        torch.testing.assert_close(a.model[k], b.model[k], rtol=1e-5, atol=1e-6)

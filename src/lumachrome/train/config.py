@@ -112,6 +112,7 @@ class TrainConfig:
     loss: str = "l1"
     huber_delta: float = 0.05  # in network ab units (ab / 110)
     perceptual: float = 0.0  # weight of a feature loss on the RGB result (frozen ImageNet EfficientNet-Lite0), 0: off
+    rebalance: bool = False  # regression losses: weight each pixel by its true colour's rebalancing weight (model.rebalance_lambda)
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), see lumachrome.precision

@@ -304,8 +304,29 @@ class SupervisedRegime(Regime):
         model, args, class_weights = build_model(cfg, data if ckpt is None else None, device)
         if ckpt is not None and cfg.model.head == "classification":
             class_weights = _weights_from_state(ckpt.model, cfg)
-        trainer = SupervisedTrainer(model, cfg, device, class_weights=class_weights)
+        centers = None
+        if cfg.train.rebalance and cfg.model.head != "classification":
+            from lumachrome.color.bins import ABGamut, empirical_prior, rebalance_weights
+
+            centers = ABGamut.build().centers
+            saved = ckpt.state.get("extra", {}).get("rebalance_prior") if ckpt is not None else None
+            if saved is not None:  # resumed: the prior of the run's start, not a new estimate
+                prior = torch.tensor(saved, dtype=torch.float32)
+            else:
+                n_batches = max(1, cfg.model.prior_images // cfg.train.batch_size)
+                batches = (next(data.batches)["ab"].cpu() for _ in range(n_batches))
+                prior = distributed.all_reduce_mean(empirical_prior(batches, centers))
+            self._rebalance_prior = prior
+            class_weights = rebalance_weights(prior, cfg.model.rebalance_lambda)
+        trainer = SupervisedTrainer(model, cfg, device, class_weights=class_weights, rebalance_centers=centers)
         return Built(trainer, model_spec(cfg, args), data, val)
+
+    def extra_state(self, cfg: RunConfig, built: Built, dist: DistInfo) -> dict[str, Any]:
+        extra = super().extra_state(cfg, built, dist)
+        prior = getattr(self, "_rebalance_prior", None)
+        if prior is not None:
+            extra["rebalance_prior"] = [float(v) for v in prior]
+        return extra
 
     def resumed(self, ckpt: Any, step: int, dist: DistInfo) -> str:
         was = ckpt.state.get("extra", {}).get("world_size", 1)

@@ -88,7 +88,9 @@ class SupervisedTrainer:
         model: a colorizer (takes raw L ``(B,1,H,W)``; returns raw ab or bin logits).
         cfg: the run configuration (loss, optimiser, schedule, EMA).
         device: where to train (this rank's device in a distributed run).
-        class_weights: ``(Q,)`` rebalancing weights for the ``ce`` loss (Zhang Eq. 4).
+        class_weights: ``(Q,)`` rebalancing weights (Zhang Eq. 4) for the ``ce`` loss, or, with
+            ``train.rebalance``, for a regression loss (then ``rebalance_centers`` are the bins' ab).
+        rebalance_centers: ``(Q, 2)`` ab bin centres of ``class_weights`` for a rebalanced regression.
         ddp: wrap the model in DistributedDataParallel; default (None): when a process group of
             more than one rank is initialised. BatchNorm layers become SyncBatchNorm on CUDA
             (PyTorch's SyncBatchNorm does not run on CPU tensors: on gloo/CPU each rank keeps
@@ -96,7 +98,8 @@ class SupervisedTrainer:
     """
 
     def __init__(self, model: nn.Module, cfg: RunConfig, device: torch.device,
-                 class_weights: torch.Tensor | None = None, *, ddp: bool | None = None) -> None:
+                 class_weights: torch.Tensor | None = None, *, ddp: bool | None = None,
+                 rebalance_centers: torch.Tensor | None = None) -> None:
         self.cfg = cfg
         self.device = device
         self.world_size = distributed.get_world_size()
@@ -121,6 +124,9 @@ class SupervisedTrainer:
         )
         self.ema = EMA(self.model, oc.ema) if oc.ema > 0 else None
         self.class_weights = class_weights.to(device) if class_weights is not None else None
+        self.rebalance_centers = rebalance_centers.to(device) if rebalance_centers is not None else None
+        if cfg.train.rebalance and cfg.train.loss != "ce" and (self.class_weights is None or self.rebalance_centers is None):
+            raise ValueError("SupervisedTrainer: train.rebalance needs class_weights and rebalance_centers")
         self.perceptual = FeatureLoss().to(device) if cfg.train.perceptual > 0 else None
         # The module that runs the training forward: DDP's wrapper (its backward hooks all-reduce the
         # gradients into the shared parameters) or the model itself. DDP broadcasts rank 0's
@@ -161,11 +167,21 @@ class SupervisedTrainer:
             return loss, {"loss": float(loss.detach())}
         pred_n, gt_n = normalize_ab(out), normalize_ab(ab)
         if loss_name == "l1":
-            loss = F.l1_loss(pred_n, gt_n)
+            per_pixel = F.l1_loss(pred_n, gt_n, reduction="none")
         elif loss_name == "huber":
-            loss = F.huber_loss(pred_n, gt_n, delta=self.cfg.train.huber_delta)
+            per_pixel = F.huber_loss(pred_n, gt_n, delta=self.cfg.train.huber_delta, reduction="none")
         else:
-            loss = F.mse_loss(pred_n, gt_n)
+            per_pixel = F.mse_loss(pred_n, gt_n, reduction="none")
+        if self.cfg.train.rebalance:
+            # Zhang et al.'s rebalancing applied to regression: each pixel's error counts with the weight
+            # of its true colour's bin (E[w] = 1 over the training prior), so rare, saturated colours
+            # pull the prediction as much as the common desaturated ones.
+            from lumachrome.color.bins import hard_encode
+
+            w = self.class_weights[hard_encode(ab.float(), self.rebalance_centers)]
+            loss = (per_pixel * w.unsqueeze(1)).mean()
+        else:
+            loss = per_pixel.mean()
         logs = {"loss": float(loss.detach())}
         if self.perceptual is not None:
             with self._autocast():
