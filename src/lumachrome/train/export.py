@@ -72,14 +72,16 @@ def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None,
 
 def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = None, use_ema: bool = True,
                       decoding: dict[str, Any] | None = None, inference: dict[str, Any] | None = None,
-                      preprocessing: dict[str, Any] | None = None) -> Path:
+                      preprocessing: dict[str, Any] | None = None, base: str | Path | None = None) -> Path:
     """Export the (EMA) weights of a checkpoint (folder, run folder or ``checkpoints/``) to ``out_dir``.
 
     ``decoding`` entries (e.g. ``{"saturation": 1.3}``, see :class:`lumachrome.colorizer.Colorizer`)
     are merged into the run's own ``decoding`` settings in ``config.json``; ``inference`` entries
     (image-to-image models, e.g. ``{"tile": 128}``, see :mod:`lumachrome.translate`) into its
     ``inference`` settings; ``preprocessing`` entries (e.g. ``{"size": 144}``, the working
-    resolution) into its ``preprocessing`` settings.
+    resolution) into its ``preprocessing`` settings. ``base`` (a shipped name or model folder): store only
+    the tensors that differ from that model's and reference it in ``config.json`` (see
+    :func:`lumachrome.models.io.save_model_dir`); default: a full folder.
     """
     c = load_checkpoint(ckpt)
     spec = c.state.get("model")
@@ -117,5 +119,5 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     save_model_dir(model, out_dir, architecture=spec["architecture"], args=spec["args"],
                    preprocessing={**spec.get("preprocessing", {"size": 256}), **(preprocessing or {})},
                    decoding={**(spec.get("decoding") or {}), **(decoding or {})} or None,
-                   card=card, extra=extra)
+                   card=card, extra=extra, base=base)
     return Path(out_dir)
