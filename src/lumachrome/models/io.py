@@ -359,7 +359,7 @@ def _base_for_save(base: str | os.PathLike[str], out: Path) -> tuple[str, dict[s
     if not weights.is_file():
         raise ModelError(f"base {os.fspath(base)!r}: {folder}: {WEIGHTS_NAME} missing")
     shipped = {p.resolve(): name for name, p in shipped_model_dirs().items()}
-    ref = shipped.get(folder.resolve()) or os.path.relpath(folder.resolve(), out.resolve())
+    ref = shipped.get(folder.resolve()) or os.path.relpath(os.path.abspath(folder), os.path.abspath(out))
     try:
         data = weights.read_bytes()
     except OSError as e:
@@ -438,7 +438,7 @@ def _base_dir(folder: Path, ref: str) -> Path:
         if ref in shipped:
             return shipped[ref]
     path = Path(ref).expanduser()
-    return path if path.is_absolute() else folder / path
+    return Path(os.path.normpath(path if path.is_absolute() else folder / path))  # lexically, as written
 
 
 def base_weights(path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> Path | None:

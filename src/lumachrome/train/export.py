@@ -8,7 +8,7 @@ from typing import Any
 
 from lumachrome.errors import ConfigError, ModelError
 from lumachrome.models import create_model
-from lumachrome.models.io import save_model_dir
+from lumachrome.models.io import CONFIG_NAME, WEIGHTS_NAME, save_model_dir
 from lumachrome.train.checkpoint import load_checkpoint
 
 __all__ = ["export_checkpoint", "model_card"]
@@ -110,6 +110,9 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     name = name or c.state["config"]["train"].get("name") or Path(out_dir).name
     run_dir = c.path.parent.parent
     metrics = _last_metrics(run_dir)
+    if base is not None:
+        weights += (f"; {WEIGHTS_NAME} holds only the tensors that differ from the base model `{base}` "
+                    f"(`base` in {CONFIG_NAME}, with the SHA-256 of its weights)")
     card = model_card(name, c.state, metrics, weights)
     extra = {**(spec.get("extra") or {}), "name": name, "training": {"step": c.step, "config": c.state["config"]}}
     if metrics:
