@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 from lumachrome.errors import LumachromeError
-from lumachrome.models.io import (BASE_KEY, CARD_NAME, WEIGHTS_NAME, _same_tensor, load_model_dir, read_config,
-                                  read_weights, save_model_dir)
+from lumachrome.models.io import (BASE_KEY, CARD_NAME, WEIGHTS_NAME, load_model_dir, read_config, read_weights,
+                                  same_tensor, save_model_dir)
 
 _OWN = ("format", "format_version", "architecture", "args", "preprocessing", "decoding", BASE_KEY)
 
@@ -37,7 +37,7 @@ def rebase(folder: Path, base: str, out: Path) -> tuple[int, int]:
                    extra={k: v for k, v in config.items() if k not in _OWN}, base=base)
     merged = read_weights(out)
     load_model_dir(out)  # strict, as every user of the folder loads it
-    if set(merged) != set(full) or not all(_same_tensor(full[k], merged[k]) for k in full):
+    if set(merged) != set(full) or not all(same_tensor(full[k], merged[k]) for k in full):
         raise LumachromeError(f"{out}: rewritten weights differ from {folder}'s (bug)")
     from safetensors import safe_open
 

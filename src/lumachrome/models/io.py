@@ -71,6 +71,7 @@ __all__ = [
     "read_config",
     "read_weights",
     "resolve_model_dir",
+    "same_tensor",
     "save_model_dir",
     "shipped_model_dirs",
     "state_differences",
@@ -166,7 +167,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def _same_tensor(a: torch.Tensor, b: torch.Tensor | None) -> bool:
+def same_tensor(a: torch.Tensor, b: torch.Tensor | None) -> bool:
     """Whether ``b`` is bit-identical to ``a``: same dtype, same shape, same bytes (so -0.0 != 0.0 and
     NaNs compare by their bits, unlike ``torch.equal``)."""
     if b is None or a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
@@ -313,7 +314,7 @@ def save_model_dir(
         raise ModelError(f"{path}: exists and is not a folder")
     if base is not None:
         ref, base_state, digest = _base_for_save(base, path)
-        state = {k: v for k, v in state.items() if not _same_tensor(v, base_state.get(k))}
+        state = {k: v for k, v in state.items() if not same_tensor(v, base_state.get(k))}
         config[BASE_KEY] = {"model": ref, "sha256": digest}
     n_params = sum(p.numel() for p in model.parameters())
     try:
