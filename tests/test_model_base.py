@@ -181,6 +181,10 @@ def test_bad_base_entries_and_bases_are_refused(folders, tmp_path):
     m = _random_model(2)
     with pytest.raises(ModelError, match="stores only differences from its own base"):
         _save(m, tmp_path / "grandchild", base=_save(m, tmp_path / "c2", base=folders["base"]))
+    with pytest.raises(ModelError, match="tensor.s. this network lacks"):  # the merge would not load
+        save_model_dir(create_model("unet", widths=[8], blocks=1), tmp_path / "smaller", architecture="unet",
+                       args={"widths": [8], "blocks": 1}, preprocessing={"size": 32}, base=folders["base"])
+    assert not (tmp_path / "smaller").exists()
     with pytest.raises(ModelError, match="is the folder being written"):
         _save(m, folders["base"], base=folders["base"])
     assert _keys(folders["base"] / "model.safetensors")  # left as it was
@@ -259,3 +263,13 @@ def test_onnx_graph_of_a_base_folder_goes_stale_with_its_base(folders, tmp_path)
     (child / "model.onnx").write_bytes(kept)
     with pytest.raises(ModelError, match="stale ONNX file"):
         onnx_network(child, config=read_config(child))
+
+
+def test_fine_tuning_init_reads_through_the_base(folders):
+    """``model.init`` from a folder with a base starts from the merged weights (not just its own file)."""
+    from lumachrome.train.loop import init_from
+
+    fresh = create_model("unet", **SMALL)
+    assert init_from(fresh, str(folders["child"]), []) == []
+    whole = load_file(str(folders["full"] / "model.safetensors"))
+    assert all(torch.equal(v, whole[k]) for k, v in fresh.state_dict().items())

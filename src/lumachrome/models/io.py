@@ -270,7 +270,8 @@ def save_model_dir(
         base: a full model folder or shipped name: store only the tensors that are not bit-identical
             to the base's and reference the base (with the SHA-256 of its weights) in ``config.json``
             (module doc). A shipped model is referenced by its name, any other folder by its path
-            relative to ``path``. Default: a full folder.
+            relative to ``path``. The base may hold no tensor the network lacks (the merged state
+            would not load strictly): ``ModelError`` before anything is written. Default: a full folder.
 
     The folder is built in a temporary sibling and renamed into place; an existing folder at
     ``path`` is replaced only after the new one is complete.
@@ -314,6 +315,12 @@ def save_model_dir(
         raise ModelError(f"{path}: exists and is not a folder")
     if base is not None:
         ref, base_state, digest = _base_for_save(base, path)
+        # The merged state must be exactly this network's (loads are strict): the base may not hold
+        # tensors the network lacks.
+        extra_in_base = sorted(set(base_state) - set(state))
+        if extra_in_base:
+            raise ModelError(f"base {os.fspath(base)!r}: has {len(extra_in_base)} tensor(s) this network lacks "
+                             f"({_fmt_keys(extra_in_base)}); it cannot be this model's base")
         state = {k: v for k, v in state.items() if not same_tensor(v, base_state.get(k))}
         config[BASE_KEY] = {"model": ref, "sha256": digest}
     n_params = sum(p.numel() for p in model.parameters())
