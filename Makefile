@@ -71,12 +71,14 @@ photo-model: $(STAMP)
 # The shipped `photo-hints` model (its card: src/lumachrome/weights/photo-hints/README.md; docs/hints.md): the
 # shipped photo v5, frozen, plus hint branches trained with simulated hints (train.regime hints), exported
 # with photo's decoding (192 px, flip) and the same adaptive gain fit as photo (without hints it is photo).
+# --base photo: its model.safetensors holds only the hint branches; the rest is read from the shipped photo
+# (config.json pins the SHA-256 of photo's weights).
 photo-hints-model: $(STAMP)
 	test -f .packs/photos128.safetensors || $(VENV)/bin/lumachrome data pack $(SHARED)/photos/train $(SHARED)/photos/extra \
 	  -o .packs/photos128.safetensors --size 128
 	test -f runs/photo5-hints/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
 	  --config src/lumachrome/configs/photo5-hints-cpu.yaml $$(test -d runs/photo5-hints/checkpoints && echo --resume runs/photo5-hints || echo --overwrite)
-	$(VENV)/bin/lumachrome export runs/photo5-hints -o runs/photo-hints-release --name photo-hints --flip --size 192
+	$(VENV)/bin/lumachrome export runs/photo5-hints -o runs/photo-hints-release --name photo-hints --flip --size 192 --base photo
 	$(VENV)/bin/lumachrome calibrate runs/photo-hints-release --data $(SHARED)/photos/train --cf-weight $(PHOTO_CF_WEIGHT) --stretch 0.3
 	@echo "compare, then copy: python scripts/hint_sweep.py --model runs/photo-hints-release --data $(SHARED)/photos/val"
 

@@ -29,7 +29,8 @@ The graph
 Freshness
 ---------
 The file carries metadata (``onnx`` ``metadata_props``): the SHA-256 of ``model.safetensors``
-(``lumachrome.weights_sha256``) and of the architecture + args (``lumachrome.config_sha256``), the
+(``lumachrome.weights_sha256``; for a folder with a base model, of its own and the base's digests:
+:func:`~lumachrome.onnx_runtime.weights_digest`) and of the architecture + args (``lumachrome.config_sha256``), the
 padding multiple, the head and the opset. :meth:`OnnxNetwork.load` recomputes both digests and
 refuses a stale ``model.onnx`` (exported from other weights) with a one-line ``ModelError`` that
 says how to re-export. A folder without ``model.onnx`` is exported in memory when loaded
@@ -199,7 +200,7 @@ def export_onnx(
     model, config = load_model_dir(folder, device="cpu")
     config = dict(config)
     config.setdefault("name", folder.name)
-    data = export_onnx_bytes(model, config, weights_digest(folder), opset=opset)
+    data = export_onnx_bytes(model, config, weights_digest(folder, config), opset=opset)
     if check:
         _check_export(model, data, folder)
     target = Path(output) if output is not None else folder / ONNX_NAME
@@ -241,7 +242,7 @@ def onnx_network(
     """
     folder = Path(model_dir)
     cfg = dict(config)
-    digest = weights_digest(folder)
+    digest = weights_digest(folder, cfg)
     path = folder / ONNX_NAME
     if path.is_file():
         net = OnnxNetwork.load_fresh(path, cfg, digest, threads=threads, device=device)

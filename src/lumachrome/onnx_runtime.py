@@ -21,7 +21,7 @@ import torch
 
 from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
 from lumachrome.errors import ConfigError, ModelError
-from lumachrome.models.io import WEIGHTS_NAME
+from lumachrome.models.io import BASE_KEY, CONFIG_NAME, WEIGHTS_NAME, base_weights, file_sha256, read_config
 
 __all__ = ["META_PREFIX", "ONNX_NAME", "OnnxNetwork", "config_digest", "weights_digest"]
 
@@ -34,17 +34,23 @@ META_PREFIX = "lumachrome."
 # --------------------------------------------------------------------------------------------
 # digests
 # --------------------------------------------------------------------------------------------
-def weights_digest(model_dir: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of ``model_dir/model.safetensors`` (``ModelError`` when it cannot be read)."""
-    path = Path(model_dir) / WEIGHTS_NAME
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError as e:
-        raise ModelError(f"{path}: cannot read ({e.strerror or e})") from None
-    return h.hexdigest()
+def weights_digest(model_dir: str | os.PathLike[str], config: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 (hex) of ``model_dir/model.safetensors`` (``ModelError`` when it cannot be read).
+
+    A folder that stores only differences from a base model (``base`` in its ``config.json``,
+    :mod:`lumachrome.models.io`) has its base checked first (present, with the pinned SHA-256) and
+    gets the SHA-256 of ``"<own digest>+<base digest>"``, so a graph exported against another base is
+    stale too. ``config``: the folder's config when already read.
+    """
+    folder = Path(model_dir)
+    own = file_sha256(folder / WEIGHTS_NAME)
+    if config is None and not (folder / CONFIG_NAME).is_file():
+        return own  # a bare weights folder: nothing can name a base
+    base = base_weights(folder, None if config is None else dict(config))
+    if base is None:
+        return own
+    pinned = (config if config is not None else read_config(folder))[BASE_KEY]["sha256"]
+    return hashlib.sha256(f"{own}+{pinned}".encode("ascii")).hexdigest()
 
 
 def config_digest(config: Mapping[str, Any]) -> str:
@@ -137,7 +143,7 @@ class OnnxNetwork:
             raise ModelError(f"{path}: not exported by lumachrome (no weights digest); re-export: lumachrome export {folder} --format onnx")
         if found != weights_sha256 or net.metadata.get(META_PREFIX + "config_sha256") != config_digest(config):
             raise ModelError(
-                f"{path}: stale ONNX file (exported from other weights than {folder / 'model.safetensors'}); "
+                f"{path}: stale ONNX file (exported from other weights than {folder / WEIGHTS_NAME}); "
                 f"re-export: lumachrome export {folder} --format onnx"
             )
         return net

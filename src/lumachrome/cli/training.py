@@ -52,6 +52,10 @@ def export(
         None, "--size", min=16, max=4096, help="Store this working resolution (long side, px; a multiple of 16) "
         "as the model's default (preprocessing.size; default: the run's validation size).",
     ),
+    base: Optional[str] = typer.Option(
+        None, "--base", metavar="MODEL", help="Store only the tensors that differ from this model (a shipped name "
+        "or a model folder; config.json then names it and pins its weights' SHA-256). Default: all tensors.",
+    ),
     inference: Optional[List[str]] = typer.Option(
         None, "--inference", metavar="KEY=VALUE", help="Image-to-image models: store an inference setting "
         "(config.json 'inference'; VALUE is JSON or a bare word: tile=128, scale=short_side); repeat for several.",
@@ -73,8 +77,8 @@ def export(
     if fmt == "onnx" and is_model:
         from lumachrome.onnx_export import export_onnx
 
-        if saturation is not None or flip is not None or size is not None or inference:
-            raise typer.BadParameter("--saturation/--flip/--size/--inference are stored when exporting a checkpoint, "
+        if saturation is not None or flip is not None or size is not None or inference or base is not None:
+            raise typer.BadParameter("--saturation/--flip/--size/--inference/--base are stored when exporting a checkpoint, "
                                      "not a model folder", param_hint="--saturation")
 
         if output is not None and output.suffix.lower() != ".onnx":
@@ -101,7 +105,7 @@ def export(
         raise typer.BadParameter(f"{size}: the working resolution must be a multiple of {SIZE_MULTIPLE}",
                                  param_hint="--size")
     out = export_checkpoint(checkpoint, output, name=name, decoding=decoding, inference=settings or None,
-                            preprocessing=None if size is None else {"size": size})
+                            preprocessing=None if size is None else {"size": size}, base=base)
     print(f"model written to {out} (use it with --model {out})")
     if fmt == "onnx":
         from lumachrome.onnx_export import export_onnx

@@ -10,19 +10,34 @@ Everything that turns a model *name or folder* into files lives here: the shippe
     {"format": "lumachrome-model", "format_version": 1,
      "architecture": "unet", "args": {...},            # create_model(architecture, **args)
      "preprocessing": {"size": 256}, "decoding": {"temperature": 0.38},
-     "name": ..., "training": {...}, "metrics": {...}}  # free-form extra keys
+     "name": ..., "training": {...}, "metrics": {...},  # free-form extra keys
+     "base": {"model": "photo", "sha256": "<64 hex digits>"}}  # optional, see below
 
 Weights are stored with safetensors only (no pickle: loading a model folder never executes code).
 Loading is strict: every tensor must match the network built from the config, by name and shape.
 The check is made before any memory is allocated: the weights file's header (names and shapes)
 against the network built on the meta device, so a config with enormous widths fails at once.
+
+Base models. A folder whose network repeats most of another model's weights (``photo-hints`` is the
+shipped ``photo`` frozen plus small hint branches) may store only the tensors that differ from that
+*base*: its ``config.json`` has ``"base": {"model": REF, "sha256": HEX}`` and its
+``model.safetensors`` holds only the tensors that are not in the base's ``model.safetensors`` or whose
+values differ from it (dtype, shape and bytes). ``REF`` is a shipped model name (``"photo"``) or a
+folder path relative to this folder (``"../photo"``); the base must be a full model folder (no base of
+its own) and ``HEX`` is the SHA-256 of its ``model.safetensors`` when this folder was written. Loading
+checks that digest first (a missing or changed base is a one-line ``ModelError`` naming both weights
+files), then merges the base's tensors with this folder's own (own ones win) and loads the merged
+state as strictly as a full folder's. :func:`save_model_dir` writes such a folder with ``base=``
+(``lumachrome export --base``); :func:`read_weights` returns any folder's complete state dict.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -40,6 +55,7 @@ from lumachrome.precision import resolve_device
 from lumachrome.models.registry import create_model, get_factory
 
 __all__ = [
+    "BASE_KEY",
     "CONFIG_NAME",
     "CARD_NAME",
     "FORMAT",
@@ -47,15 +63,20 @@ __all__ = [
     "WEIGHTS_NAME",
     "ModelFolder",
     "available_models",
+    "base_weights",
+    "file_sha256",
     "load_model_dir",
     "open_folder",
     "open_model",
     "read_config",
+    "read_weights",
     "resolve_model_dir",
+    "same_tensor",
     "save_model_dir",
     "shipped_model_dirs",
     "state_differences",
     "update_config",
+    "weights_files",
     "weights_root",
 ]
 
@@ -64,7 +85,10 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
-_RESERVED = ("format", "format_version", "architecture", "args", "preprocessing", "decoding")
+#: The config key naming the base model whose tensors a folder does not repeat (module doc).
+BASE_KEY = "base"
+_RESERVED = ("format", "format_version", "architecture", "args", "preprocessing", "decoding", BASE_KEY)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_LISTED = 3
 
 
@@ -131,6 +155,39 @@ def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
         raise _unreadable(weights, e) from None
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file (``ModelError`` naming it when it cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read ({e.strerror or e})") from None
+    return h.hexdigest()
+
+
+def same_tensor(a: torch.Tensor, b: torch.Tensor | None) -> bool:
+    """Whether ``b`` is bit-identical to ``a``: same dtype, same shape, same bytes (so -0.0 != 0.0 and
+    NaNs compare by their bits, unlike ``torch.equal``)."""
+    if b is None or a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
+        return False
+    if a.numel() == 0:
+        return True
+    as_bytes = lambda t: t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8)  # noqa: E731
+    return bool(torch.equal(as_bytes(a), as_bytes(b)))
+
+
+def _load_tensors(weights: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise _unreadable(weights, e) from None
+
+
 def _default_card(config: dict[str, Any], n_params: int, folder: str) -> str:
     """A generated model card listing the config."""
     name = config.get("name") or folder
@@ -159,7 +216,10 @@ def _default_card(config: dict[str, Any], n_params: int, folder: str) -> str:
         "## Files",
         "",
         f"* `{CONFIG_NAME}`: architecture, arguments, preprocessing and decoding settings.",
-        f"* `{WEIGHTS_NAME}`: weights (safetensors).",
+        f"* `{WEIGHTS_NAME}`: weights (safetensors)"
+        + (f"; only the tensors that differ from the base model `{config[BASE_KEY]['model']}` "
+           f"(`{BASE_KEY}` in `{CONFIG_NAME}`, which pins the SHA-256 of the base's {WEIGHTS_NAME})."
+           if config.get(BASE_KEY) else "."),
         "",
         "## Usage",
         "",
@@ -193,6 +253,7 @@ def save_model_dir(
     decoding: dict[str, Any] | None = None,
     card: str = "",
     extra: dict[str, Any] | None = None,
+    base: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write ``model`` as a model folder at ``path`` (atomically) and return the path.
 
@@ -206,6 +267,11 @@ def save_model_dir(
         decoding: e.g. ``{"temperature": 0.38}``; default: the model's ``default_temperature``.
         card: ``README.md`` text; empty: a generated card listing the config.
         extra: further top-level config keys (``name``, ``training``, ``metrics``, ...).
+        base: a full model folder or shipped name: store only the tensors that are not bit-identical
+            to the base's and reference the base (with the SHA-256 of its weights) in ``config.json``
+            (module doc). A shipped model is referenced by its name, any other folder by its path
+            relative to ``path``. The base may hold no tensor the network lacks (the merged state
+            would not load strictly): ``ModelError`` before anything is written. Default: a full folder.
 
     The folder is built in a temporary sibling and renamed into place; an existing folder at
     ``path`` is replaced only after the new one is complete.
@@ -247,6 +313,16 @@ def save_model_dir(
 
     if path.exists() and not path.is_dir():
         raise ModelError(f"{path}: exists and is not a folder")
+    if base is not None:
+        ref, base_state, digest = _base_for_save(base, path)
+        # The merged state must be exactly this network's (loads are strict): the base may not hold
+        # tensors the network lacks.
+        extra_in_base = sorted(set(base_state) - set(state))
+        if extra_in_base:
+            raise ModelError(f"base {os.fspath(base)!r}: has {len(extra_in_base)} tensor(s) this network lacks "
+                             f"({_fmt_keys(extra_in_base)}); it cannot be this model's base")
+        state = {k: v for k, v in state.items() if not same_tensor(v, base_state.get(k))}
+        config[BASE_KEY] = {"model": ref, "sha256": digest}
     n_params = sum(p.numel() for p in model.parameters())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,6 +351,36 @@ def save_model_dir(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _base_for_save(base: str | os.PathLike[str], out: Path) -> tuple[str, dict[str, torch.Tensor], str]:
+    """For ``save_model_dir(base=...)``: how ``out``'s config refers to the base (a shipped name, else the
+    path relative to ``out``), the base's tensors, and the SHA-256 of its weights file."""
+    folder = resolve_model_dir(base)
+    config = read_config(folder)
+    if config.get(BASE_KEY):
+        raise ModelError(f"base {os.fspath(base)!r}: {folder} stores only differences from its own base "
+                         f"{config[BASE_KEY]['model']!r}; give a full model folder as the base")
+    if folder.resolve() == out.resolve():
+        raise ModelError(f"base {os.fspath(base)!r}: is the folder being written ({out}); give another model")
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise ModelError(f"base {os.fspath(base)!r}: {folder}: {WEIGHTS_NAME} missing")
+    shipped = {p.resolve(): name for name, p in shipped_model_dirs().items()}
+    ref = shipped.get(folder.resolve()) or os.path.relpath(os.path.abspath(folder), os.path.abspath(out))
+    try:
+        data = weights.read_bytes()
+    except OSError as e:
+        raise ModelError(f"{weights}: cannot read ({e.strerror or e})") from None
+    digest = hashlib.sha256(data).hexdigest()  # of the very bytes whose tensors are compared
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_bytes
+
+    try:
+        tensors = load_bytes(data)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise _unreadable(weights, e) from None
+    return ref, tensors, digest
 
 
 # --------------------------------------------------------------------------- load
@@ -320,10 +426,83 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     for section in ("preprocessing", "decoding"):
         if not isinstance(config.get(section) or {}, dict):
             raise ModelError(f"{cfg_path}: {section!r} must be an object")
+    base = config.get(BASE_KEY)
+    if base is not None and not (
+        isinstance(base, dict) and isinstance(base.get("model"), str) and base["model"].strip()
+        and isinstance(base.get("sha256"), str) and _SHA256.fullmatch(base["sha256"])
+    ):
+        raise ModelError(f"{cfg_path}: {BASE_KEY!r} must be {{\"model\": a shipped name or a folder relative to "
+                         f"this one, \"sha256\": 64 lowercase hex digits}}, got {json.dumps(base)[:120]}")
     config.setdefault("args", {})
     config["preprocessing"] = config.get("preprocessing") or {}
     config["decoding"] = config.get("decoding") or {}
     return config
+
+
+def _base_dir(folder: Path, ref: str) -> Path:
+    """The base folder ``ref`` of the model folder ``folder``: a shipped name, else a path relative to it."""
+    if "/" not in ref and os.sep not in ref:
+        shipped = shipped_model_dirs()
+        if ref in shipped:
+            return shipped[ref]
+    path = Path(ref).expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else folder / path))  # lexically, as written
+
+
+def base_weights(path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> Path | None:
+    """The base's weights file of a model folder that stores only differences from a base (module doc),
+    checked: present, itself a full folder, and with the SHA-256 pinned in ``config.json``; None for a
+    full folder. ``config``: the folder's config when already read.
+
+    Raises:
+        ModelError (one line naming this folder's weights file and the base's): the base is missing,
+            stores differences itself, or its weights are not the ones this folder was written against.
+    """
+    folder = _resolve_folder(path)
+    if config is None:
+        config = read_config(folder)
+    base = config.get(BASE_KEY)
+    if not base:
+        return None
+    own = folder / WEIGHTS_NAME
+    ref, expected = base["model"], base["sha256"]
+    base_folder = _base_dir(folder, ref)
+    weights = base_folder / WEIGHTS_NAME
+    if not weights.is_file():
+        names = ", ".join(shipped_model_dirs()) or "none"
+        raise ModelError(f"{own}: stores only the tensors that differ from base model {ref!r}, but the base is "
+                         f"missing ({weights} not found; shipped models: {names}); install or restore it")
+    if (base_folder / CONFIG_NAME).is_file() and read_config(base_folder).get(BASE_KEY):
+        raise ModelError(f"{own}: base model {ref!r} ({base_folder}) stores only differences from a base itself; "
+                         "a base must be a full model folder")
+    found = file_sha256(weights)
+    if found != expected:
+        raise ModelError(f"{own}: base weights {weights} have sha256 {found[:12]}..., but {folder / CONFIG_NAME} "
+                         f"expects {expected[:12]}... (the base changed since this model was written; restore it "
+                         "or re-export this model against it)")
+    return weights
+
+
+def weights_files(path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> list[Path]:
+    """The safetensors files whose tensors make up a model folder's state, in merge order: the base's
+    weights (checked, :func:`base_weights`) when it has a base, then its own ``model.safetensors``."""
+    folder = _resolve_folder(path)
+    if config is None:
+        config = read_config(folder)
+    own = folder / WEIGHTS_NAME
+    if not own.is_file():
+        raise ModelError(f"{folder}: {WEIGHTS_NAME} missing")
+    base = base_weights(folder, config)
+    return [base, own] if base is not None else [own]
+
+
+def read_weights(path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """A model folder's complete state dict on the CPU (the base's tensors merged with its own, own ones
+    winning; :func:`weights_files`), not checked against the architecture (:func:`load_model_dir` does)."""
+    state: dict[str, torch.Tensor] = {}
+    for weights in weights_files(path, config):
+        state.update(_load_tensors(weights))
+    return state
 
 
 def load_model_dir(
@@ -332,8 +511,10 @@ def load_model_dir(
     """Load a model folder written by :func:`save_model_dir`.
 
     Builds ``create_model(config["architecture"], **config["args"])``, loads ``model.safetensors``
-    strictly (names and shapes must match exactly), moves it to ``device`` (``"auto"``: CUDA when
-    available), sets eval mode and ``model.default_temperature`` from ``config["decoding"]``.
+    strictly (names and shapes must match exactly; for a folder with a base, the base's tensors merged
+    with its own after the base's SHA-256 is checked, :func:`weights_files`), moves it to ``device``
+    (``"auto"``: CUDA when available), sets eval mode and ``model.default_temperature`` from
+    ``config["decoding"]``.
 
     Returns:
         ``(model, config)`` with ``config`` the parsed ``config.json`` (``config`` when given: the
@@ -341,7 +522,8 @@ def load_model_dir(
 
     Raises:
         ModelError: missing folder/config/weights, invalid JSON, unknown format version or
-            architecture, bad args, unreadable safetensors, or weights that do not match the config.
+            architecture, bad args, unreadable safetensors, a missing or changed base, or weights that
+            do not match the config.
     """
     folder = _resolve_folder(path)
     if config is None:
@@ -357,11 +539,9 @@ def load_model_dir(
     ):
         raise ModelError(f"{cfg_path}: decoding.temperature must be a positive number, got {temperature!r}")
 
-    weights = folder / WEIGHTS_NAME
-    if not weights.is_file():
-        raise ModelError(f"{folder}: {WEIGHTS_NAME} missing")
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    files = weights_files(folder, config)  # the base (checked) first, then the folder's own
+    weights = files[-1]
+    where = f"{weights} (with base {files[0]})" if len(files) > 1 else str(weights)
 
     # Names and shapes first, without allocating: the network on the meta device against the
     # file's header (a config with enormous widths used to allocate gigabytes before failing here).
@@ -370,25 +550,27 @@ def load_model_dir(
             reference = create_model(config["architecture"], **config["args"])
     except ModelError as e:
         raise ModelError(f"{cfg_path}: {e}") from None
-    problem = _compare_state(_shapes(reference.state_dict()), _header_shapes(weights))
+    header: dict[str, tuple[int, ...]] = {}
+    for f in files:
+        header.update(_header_shapes(f))
+    problem = _compare_state(_shapes(reference.state_dict()), header)
     del reference
     if problem:
         raise ModelError(
-            f"{weights}: weights do not match {CONFIG_NAME} (architecture "
+            f"{where}: weights do not match {CONFIG_NAME} (architecture "
             f"{config['architecture']!r}): {problem}"
         )
     model = create_model(config["architecture"], **config["args"])
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise _unreadable(weights, e) from None
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        state.update(_load_tensors(f))
     problem = _compare_state(_shapes(model.state_dict()), _shapes(state))
     if problem:  # the header said otherwise: a damaged file
-        raise ModelError(f"{weights}: weights do not match {CONFIG_NAME}: {problem}")
+        raise ModelError(f"{where}: weights do not match {CONFIG_NAME}: {problem}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:  # e.g. dtypes that cannot be copied; keep it to one line
-        raise ModelError(f"{weights}: {' '.join(str(e).split())[:300]}") from None
+        raise ModelError(f"{where}: {' '.join(str(e).split())[:300]}") from None
     model.to(resolve_device(device))
     model.eval()
     if hasattr(model, "default_temperature"):

@@ -8,7 +8,7 @@ from typing import Any
 
 from lumachrome.errors import ConfigError, ModelError
 from lumachrome.models import create_model
-from lumachrome.models.io import save_model_dir
+from lumachrome.models.io import CONFIG_NAME, WEIGHTS_NAME, save_model_dir
 from lumachrome.train.checkpoint import load_checkpoint
 
 __all__ = ["export_checkpoint", "model_card"]
@@ -72,14 +72,16 @@ def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None,
 
 def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = None, use_ema: bool = True,
                       decoding: dict[str, Any] | None = None, inference: dict[str, Any] | None = None,
-                      preprocessing: dict[str, Any] | None = None) -> Path:
+                      preprocessing: dict[str, Any] | None = None, base: str | Path | None = None) -> Path:
     """Export the (EMA) weights of a checkpoint (folder, run folder or ``checkpoints/``) to ``out_dir``.
 
     ``decoding`` entries (e.g. ``{"saturation": 1.3}``, see :class:`lumachrome.colorizer.Colorizer`)
     are merged into the run's own ``decoding`` settings in ``config.json``; ``inference`` entries
     (image-to-image models, e.g. ``{"tile": 128}``, see :mod:`lumachrome.translate`) into its
     ``inference`` settings; ``preprocessing`` entries (e.g. ``{"size": 144}``, the working
-    resolution) into its ``preprocessing`` settings.
+    resolution) into its ``preprocessing`` settings. ``base`` (a shipped name or model folder): store only
+    the tensors that differ from that model's and reference it in ``config.json`` (see
+    :func:`lumachrome.models.io.save_model_dir`); default: a full folder.
     """
     c = load_checkpoint(ckpt)
     spec = c.state.get("model")
@@ -108,6 +110,9 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     name = name or c.state["config"]["train"].get("name") or Path(out_dir).name
     run_dir = c.path.parent.parent
     metrics = _last_metrics(run_dir)
+    if base is not None:
+        weights += (f"; {WEIGHTS_NAME} holds only the tensors that differ from the base model `{base}` "
+                    f"(`base` in {CONFIG_NAME}, with the SHA-256 of its weights)")
     card = model_card(name, c.state, metrics, weights)
     extra = {**(spec.get("extra") or {}), "name": name, "training": {"step": c.step, "config": c.state["config"]}}
     if metrics:
@@ -117,5 +122,5 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     save_model_dir(model, out_dir, architecture=spec["architecture"], args=spec["args"],
                    preprocessing={**spec.get("preprocessing", {"size": 256}), **(preprocessing or {})},
                    decoding={**(spec.get("decoding") or {}), **(decoding or {})} or None,
-                   card=card, extra=extra)
+                   card=card, extra=extra, base=base)
     return Path(out_dir)

@@ -59,7 +59,10 @@ def widen_from(model: nn.Module, source: str | Path) -> None:
     if not path.is_file():
         raise ConfigError(f"hint fine-tuning: {source}: no model.safetensors found")
     widened, new = model.hint_inputs() if hasattr(model, "hint_inputs") else ((), ())
-    src = load_file(str(path))
+    from lumachrome.models.io import CONFIG_NAME, read_weights
+
+    # a model folder: with its base model's tensors, if any
+    src = read_weights(path.parent) if (path.parent / CONFIG_NAME).is_file() else load_file(str(path))
     own = model.state_dict()
     if set(src) != set(own) - set(new):
         diff = sorted(set(src) ^ (set(own) - set(new)))

@@ -262,15 +262,20 @@ def init_from(model: torch.nn.Module, source: str, skip: list[str]) -> list[str]
     """
     from safetensors.torch import load_file
 
+    from lumachrome.models.io import CONFIG_NAME, read_weights
+
     path = Path(source)
     if path.is_dir():
         path = path / "model.safetensors"
     if not path.is_file():
         raise ConfigError(f"model.init: {source}: no model.safetensors found")
     try:
-        src = load_file(str(path))
-    except Exception as e:  # noqa: BLE001 - corrupt file
-        raise ConfigError(f"model.init: {path}: cannot read safetensors ({e})") from None
+        if (path.parent / CONFIG_NAME).is_file():  # a model folder: with its base model's tensors, if any
+            src = read_weights(path.parent)
+        else:
+            src = load_file(str(path))
+    except Exception as e:  # noqa: BLE001 - corrupt file, missing or changed base
+        raise ConfigError(f"model.init: {path}: cannot read safetensors ({' '.join(str(e).split())})") from None
     own = model.state_dict()
     skipped = lambda k: any(k.startswith(p) for p in skip)  # noqa: E731
     missing, extra, shape = state_differences({k: tuple(v.shape) for k, v in own.items() if not skipped(k)},
