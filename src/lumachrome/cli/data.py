@@ -45,6 +45,9 @@ def data_domain(
         False, "--unpaired", help="CycleGAN packs OUT-A / OUT-B (sketch: Sketchy sketches vs photos; nir/thermal: shuffled sides)."
     ),
     root: Optional[Path] = typer.Option(None, "--root", help="Shared data folder (default $LUMACHROME_SHARED or ../shared/data)."),
+    datasets: Optional[str] = typer.Option(
+        None, "--datasets", help="Comma-separated datasets, or all (default: the domain's usual ones; sketch adds photos2, sketchy)."
+    ),
 ) -> int:
     """Build a domain pack (A: line art / NIR / thermal, B: RGB) for pix2pix / CycleGAN training."""
     from lumachrome.data.domains import DOMAINS, SPLITS, build_domain_pack, default_root
@@ -57,7 +60,7 @@ def data_domain(
         raise typer.BadParameter("give --limit or --no-limit, not both", param_hint="--limit")
     report = build_domain_pack(
         domain, split, output, root=root or default_root(), size=size, limit=None if no_limit else (limit or -1),
-        unpaired=unpaired, progress=stderr_is_tty(),
+        unpaired=unpaired, progress=stderr_is_tty(), datasets=datasets,
     )  # fmt: skip
     print(report.summary())
     return 0

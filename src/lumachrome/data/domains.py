@@ -66,6 +66,7 @@ from lumachrome.atomic import atomic_write_text
 from lumachrome.errors import DataError, ImageError
 
 __all__ = [
+    "DEFAULT_DATASETS",
     "DEFAULT_LIMITS",
     "DEFAULT_SIZES",
     "DOMAINS",
@@ -88,6 +89,10 @@ __all__ = [
     "sketchy_unpaired",
     "filter_split",
     "holdout_ids",
+    "line_art_ok",
+    "photos2_sketch_pairs",
+    "resolve_datasets",
+    "sketchy_line_pairs",
     "set_of",
     "split_of",
 ]
@@ -105,6 +110,12 @@ DEFAULT_LIMITS = {"sketch": 1000, "nir": None, "thermal": None}
 #: Colour photos turned into line art for the sketch domain (folders of photos/train and photos/val).
 SKETCH_PHOTO_FOLDERS = ("bsds", "gcompris", "misc", "mvtb", "sun80", "tuxpaint", "urban100", "wallpapers")
 SKETCH_MAX_PHOTOS = 300
+#: Folders of ``photos/{train,val}`` left out of ``photos2`` (Sketchy photos are the ``sketchy`` set).
+SKETCH_PHOTOS2_EXCLUDED = ("sketchy",)
+#: ``photos2`` takes at most this many (evenly spaced) photos of each ``photos/extra`` folder.
+SKETCH_EXTRA_PER_FOLDER = 500
+#: Synthesised line art with a larger share of dark pixels is dropped from the opt-in sets (``line_art_ok``).
+MAX_LINE_DARK = 0.30
 #: Landsat patches with more no-data than this are dropped.
 MAX_NODATA_FRACTION = 0.05
 STRETCH = (2.0, 98.0)
@@ -256,25 +267,86 @@ def manga_pairs(root: Path, size: int) -> Iterator[Pair]:
             yield Pair(sid, _line_art(crop, methods[k % 2]), crop, "manga")
 
 
-def _photo_files(root: Path) -> list[tuple[str, Path]]:
+def _listed_photos(root: Path, parts: Sequence[str], folders: Sequence[str] | None) -> list[tuple[str, Path]]:
+    """``(path under photos/, file)`` of every photo in ``photos/<part>/<folder>`` (``folders`` None:
+    every folder of the part), sorted by that path."""
     out = []
-    for part in ("train", "val"):
-        for folder in SKETCH_PHOTO_FOLDERS:
-            d = root / "photos" / part / folder
+    for part in parts:
+        base = root / "photos" / part
+        names = folders if folders is not None else (sorted(d.name for d in base.iterdir() if d.is_dir()) if base.is_dir() else [])
+        for folder in names:
+            d = base / folder
             if d.is_dir():
-                out += [(f"photos/{part}/{folder}/{p.name}", p) for p in _files(d)]
+                out += [(f"{part}/{folder}/{p.name}", p) for p in _files(d)]
     out.sort()
-    if len(out) > SKETCH_MAX_PHOTOS:
-        idx = np.linspace(0, len(out) - 1, SKETCH_MAX_PHOTOS).round().astype(int)
-        out = [out[i] for i in idx]
     return out
+
+
+def _evenly(items: list, k: int) -> list:
+    """``k`` evenly spaced items (all of them when there are at most ``k``)."""
+    if len(items) <= k:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, k).round().astype(int)]
+
+
+def _photo_files(root: Path) -> list[tuple[str, Path]]:
+    """The ``photos`` dataset: :data:`SKETCH_MAX_PHOTOS` evenly spaced of :data:`SKETCH_PHOTO_FOLDERS`."""
+    listed = _listed_photos(root, ("train", "val"), SKETCH_PHOTO_FOLDERS)
+    return [(f"photos/{rel}", p) for rel, p in _evenly(listed, SKETCH_MAX_PHOTOS)]
 
 
 def photo_sketch_pairs(root: Path, size: int) -> Iterator[Pair]:
     """Colour photos -> (synthesised line art, photo): short side -> size, centre crop, XDoG or Canny."""
     for sid, p in _photo_files(root):
-        crop = _square_crops(_short_side_to(_rgb(p), size), size, 1)[0]
-        yield Pair(sid, _line_art(crop, _methods(sid)[0]), crop, "photos")
+        yield _photo_pair(sid, p, size, "photos")
+
+
+def _photo_pair(sid: str, path: Path, size: int, source: str) -> Pair:
+    crop = _square_crops(_short_side_to(_rgb(path), size), size, 1)[0]
+    return Pair(sid, _line_art(crop, _methods(sid)[0]), crop, source)
+
+
+def _photos2_files(root: Path) -> list[tuple[str, Path]]:
+    """The ``photos2`` dataset (see :data:`SKETCH_PHOTOS2_FOLDERS`): every photo of ``photos/{train,val}``
+    that is neither in ``photos`` nor a Sketchy photo, and :data:`SKETCH_EXTRA_PER_FOLDER` evenly
+    spaced of each ``photos/extra`` folder. Ids ``photos2/<part>/<folder>/<file>``."""
+    taken = {sid.split("/", 1)[1] for sid, _ in _photo_files(root)}
+    out = [(rel, p) for rel, p in _listed_photos(root, ("train", "val"), None)
+           if rel not in taken and rel.split("/")[1] not in SKETCH_PHOTOS2_EXCLUDED]
+    extra = root / "photos" / "extra"
+    if extra.is_dir():
+        for d in sorted(x.name for x in extra.iterdir() if x.is_dir()):
+            out += _evenly(_listed_photos(root, ("extra",), [d]), SKETCH_EXTRA_PER_FOLDER)
+    return [(f"photos2/{rel}", p) for rel, p in sorted(out)]
+
+
+def photos2_sketch_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """The ``photos2`` photos -> (synthesised line art, photo), made as :func:`photo_sketch_pairs`.
+
+    Not in the sketch domain's default datasets (the fixed 298-sample hold-out stays as it is); its
+    own 10 % hold-out is chosen among its own ids. Pairs whose line art is more than
+    :data:`MAX_LINE_DARK` dark are dropped after the split (:func:`line_art_ok`)."""
+    if not (root / "photos").is_dir():
+        raise DataError(f"{root / 'photos'}: dataset folder not found (is ../shared/data there?)")
+    for sid, p in _photos2_files(root):
+        yield _photo_pair(sid, p, size, "photos2")
+
+
+def sketchy_line_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """Sketchy photos -> (synthesised line art, photo), paired; id ``sketchy/<class>/<stem>``, the id the
+    photo has in the unpaired Sketchy packs, so it falls on the same side of the split there and here."""
+    photos = _sketchy_photo_index(root)
+    if not photos:
+        raise DataError(f"{root / 'photos'}: no Sketchy photos (photos/<train|val>/sketchy/<class>/) found")
+    for (cls, stem), p in sorted(photos.items()):
+        yield _photo_pair(f"sketchy/{cls}/{stem}", p, size, "sketchy-lines")
+
+
+def line_art_ok(pair: Pair) -> bool:
+    """False for synthesised line art darker than :data:`MAX_LINE_DARK` (share of pixels below 128):
+    XDoG fills the dark areas of cluttered or dark photos at 96 px with black blotches that no drawing
+    has (OpenMoji's line art: 9 % dark at the median, 16 % at the 90th percentile)."""
+    return pair.A is None or float((pair.A < 128).mean()) <= MAX_LINE_DARK
 
 
 def _sketchy_photo_index(root: Path) -> dict[tuple[str, str], Path]:
@@ -426,11 +498,24 @@ def roadscene_pairs(root: Path, size: int) -> Iterator[Pair]:
 # domains
 
 
-PAIRED_SOURCES: dict[str, list[Callable[..., Iterator[Pair]]]] = {
-    "sketch": [openmoji_pairs, manga_pairs, photo_sketch_pairs],
-    "nir": [geolifeclef_pairs, bigearthnet_pairs, landsat_pairs],
-    "thermal": [roadscene_pairs],
+#: Paired datasets per domain: name (the first component of their ids) -> reader.
+PAIRED_SOURCES: dict[str, dict[str, Callable[..., Iterator[Pair]]]] = {
+    "sketch": {"openmoji": openmoji_pairs, "manga": manga_pairs, "photos": photo_sketch_pairs,
+               "photos2": photos2_sketch_pairs, "sketchy": sketchy_line_pairs},
+    "nir": {"geolifeclef": geolifeclef_pairs, "bigearthnet": bigearthnet_pairs, "landsat": landsat_pairs},
+    "thermal": {"roadscene": roadscene_pairs},
 }
+#: The datasets a pack holds unless ``datasets`` says otherwise. The sketch domain's opt-in sets
+#: (``photos2``, ``sketchy``) are left out, so its default packs, and the fixed hold-out of 298
+#: pairs, are what they were before those sets existed.
+DEFAULT_DATASETS: dict[str, tuple[str, ...]] = {
+    "sketch": ("openmoji", "manga", "photos"),
+    "nir": ("geolifeclef", "bigearthnet", "landsat"),
+    "thermal": ("roadscene",),
+}
+#: Opt-in datasets whose pairs must pass :func:`line_art_ok` (checked after the split, so the filter
+#: never moves an id between train and hold-out).
+LINE_ART_CHECKED = ("photos2", "sketchy")
 
 
 def _check_domain(domain: str, split: str | None, size: int) -> None:
@@ -442,15 +527,44 @@ def _check_domain(domain: str, split: str | None, size: int) -> None:
         raise DataError(f"pack size must be in 16..1024 px, got {size}")
 
 
-def domain_pairs(domain: str, root: str | os.PathLike, split: str | None, size: int) -> Iterator[Pair]:
-    """Every paired sample of ``domain`` in ``split`` (None: both), source after source, in a fixed order.
+def resolve_datasets(domain: str, datasets: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The dataset names of ``domain`` to read: None -> :data:`DEFAULT_DATASETS`; ``"all"`` -> every
+    one; else a comma-separated string or a list of names (order kept, duplicates dropped)."""
+    if domain not in DOMAINS:
+        raise DataError(f"unknown domain {domain!r} (use {', '.join(DOMAINS)})")
+    known = PAIRED_SOURCES[domain]
+    if datasets is None:
+        return DEFAULT_DATASETS[domain]
+    names = [d.strip() for d in datasets.split(",")] if isinstance(datasets, str) else [str(d).strip() for d in datasets]
+    names = [d for d in names if d]
+    if names == ["all"]:
+        return tuple(known)
+    bad = [d for d in names if d not in known]
+    if bad or not names:
+        raise DataError(f"{domain}: unknown dataset {bad[0] if bad else '(none given)'!r} "
+                        f"(use all or a comma-separated list of {', '.join(known)})")
+    return tuple(dict.fromkeys(names))
 
-    Each source is read completely, then split (:func:`filter_split`: the hold-out is chosen among
-    all of a dataset's ids)."""
+
+def domain_pairs(domain: str, root: str | os.PathLike, split: str | None, size: int,
+                 datasets: str | Sequence[str] | None = None, dropped: dict[str, int] | None = None) -> Iterator[Pair]:
+    """Every paired sample of ``domain`` in ``split`` (None: both), dataset after dataset, in a fixed order.
+
+    ``datasets``: see :func:`resolve_datasets` (default: :data:`DEFAULT_DATASETS`). Each dataset is
+    read completely, then split (:func:`filter_split`: the hold-out is chosen among all of that
+    dataset's ids, whatever else is read), then, for :data:`LINE_ART_CHECKED` sets, filtered with
+    :func:`line_art_ok`."""
     _check_domain(domain, split, size)
+    names = resolve_datasets(domain, datasets)
     root = Path(root)
-    for reader in PAIRED_SOURCES[domain]:
-        yield from filter_split(list(reader(root, int(size))), split)
+    for name in names:
+        items = filter_split(list(PAIRED_SOURCES[domain][name](root, int(size))), split)
+        if name in LINE_ART_CHECKED:
+            kept = [it for it in items if line_art_ok(it)]
+            if dropped is not None:
+                dropped[name] = dropped.get(name, 0) + len(items) - len(kept)
+            items = kept
+        yield from items
 
 
 @dataclass
@@ -467,6 +581,8 @@ class PackReport:
     bytes: int
     seconds: float
     unpaired: bool = False
+    datasets: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -474,8 +590,9 @@ class PackReport:
         mb = self.bytes / 1e6
         kept = f"{self.count}" + (f" of {self.available}" if self.available != self.count else "")
         kind = "unpaired" if self.unpaired else "pairs"
+        drop = "".join(f"; {v} {k} dropped (line art too dark)" for k, v in self.dropped.items() if v)
         return (
-            f"{self.domain} {self.split}: {kept} {kind} of {self.size}x{self.size} ({per}); "
+            f"{self.domain} {self.split}: {kept} {kind} of {self.size}x{self.size} ({per}{drop}); "
             f"{mb:.1f} MB in {self.seconds:.1f} s -> {', '.join(self.paths)}"
         )
 
@@ -539,6 +656,7 @@ def build_domain_pack(
     limit: int | None = -1,
     unpaired: bool = False,
     progress: bool = False,
+    datasets: str | Sequence[str] | None = None,
 ) -> PackReport:
     """Read ``domain``'s datasets under ``root`` and write the ``split`` pack(s).
 
@@ -551,6 +669,8 @@ def build_domain_pack(
         limit: at most this many pairs (or images per side); ``-1``: the domain's default for
             ``train`` packs (:data:`DEFAULT_LIMITS`), none for ``holdout``; None: no limit.
         unpaired: CycleGAN packs (see the module doc).
+        datasets: the paired datasets to read (:func:`resolve_datasets`; default
+            :data:`DEFAULT_DATASETS`); not with ``unpaired`` for ``sketch``.
 
     Raises:
         DataError: unknown domain/split, a dataset folder missing, nothing found, unwritable output.
@@ -570,11 +690,16 @@ def build_domain_pack(
     if out.is_dir():
         raise DataError(f"{out}: is a folder; give the pack file name (e.g. {out / f'{domain}-{split}.safetensors'})")
     channels = DOMAIN_CHANNELS[domain]
+    names = resolve_datasets(domain, datasets)
+    if unpaired and domain == "sketch" and datasets is not None:
+        raise DataError("sketch --unpaired reads the Sketchy sketches and photos; it takes no dataset list")
+    dropped: dict[str, int] = {}
     try:
         if unpaired and domain == "sketch":
             a_side, b_side = sketchy_unpaired(root, size, split)
         else:
-            pairs = list(_progress(domain_pairs(domain, root, split, size), f"{domain} {split}", progress))
+            pairs = list(_progress(domain_pairs(domain, root, split, size, names, dropped), f"{domain} {split}",
+                                   progress))
             a_side = b_side = pairs
     except ImageError as e:
         raise DataError(str(e)) from None
@@ -623,6 +748,8 @@ def build_domain_pack(
         bytes=sum(p.stat().st_size for p in paths),
         seconds=round(time.perf_counter() - t0, 2),
         unpaired=unpaired,
+        datasets=[] if unpaired and domain == "sketch" else list(names),
+        dropped=dropped,
         ids=ids,
     )
     _write_sidecar(out.with_suffix(".json"), report)
