@@ -61,6 +61,7 @@ DOMAIN_PACK_FORMAT_VERSION = "1"
 B_CHANNELS = ["r", "g", "b"]
 _META_KEYS = ("domain", "split", "a_channels", "b_channels", "source", "format_version")
 _MIN_SIDE = 8
+_A_AUG_SEED_OFFSET = 7919  # the A-side augmentation's generator: seed + this
 
 
 # --------------------------------------------------------------------------------------- values
@@ -520,13 +521,22 @@ class PairedBatcher(_BatcherBase):
 
     Distributed runs: every rank builds the same batcher with its ``rank``; all draw the same global
     batch and keep their slice (as :class:`~lumachrome.data.tensor_batches.TensorBatcher`).
+
+    ``a_augment`` (e.g. :class:`~lumachrome.data.line_aug.LineAugment`: ``draw(n, generator)`` and
+    ``apply(A, params)``) changes the A side of each batch after the crop, with its own generator
+    (seed ``seed + 7919``, saved in ``state_dict``); None (default) gives exactly the batches of
+    before, and B is the same with or without it.
     """
 
     def __init__(self, A: torch.Tensor, B: torch.Tensor, size: int, batch_size: int, *, crop: str = "random",
                  min_scale: float = 0.5, flip: bool = True, seed: int = 0, rank: int = 0,
-                 world_size: int = 1) -> None:
+                 world_size: int = 1, a_augment: Any = None) -> None:
         super().__init__(size, batch_size, crop=crop, min_scale=min_scale, flip=flip, seed=seed, rank=rank,
                          world_size=world_size)
+        # A-side augmentation (e.g. lumachrome.data.line_aug.LineAugment): its own generator, so crops,
+        # flips and the image order are the same draws as without it, and B is never touched.
+        self.a_augment = a_augment
+        self.a_generator = torch.Generator().manual_seed(seed + _A_AUG_SEED_OFFSET) if a_augment is not None else None
         if A.shape[0] != B.shape[0] or A.shape[-2:] != B.shape[-2:]:
             raise DataError(f"PairedBatcher: A {list(A.shape)} and B {list(B.shape)} are not paired")
         if crop == "random" and min(A.shape[-2:]) < size:
@@ -541,14 +551,25 @@ class PairedBatcher(_BatcherBase):
     def __next__(self) -> dict[str, torch.Tensor]:
         idx = self.order.take(self.batch_size)
         x = self._cut(self.images, idx)
-        return {"A": x[:, :self.ca], "B": x[:, self.ca:]}
+        a, b = x[:, :self.ca], x[:, self.ca:]
+        if self.a_augment is not None:
+            params = self.a_augment.draw(self.batch_size, self.a_generator)  # the global batch, every rank alike
+            keys = sorted(params)
+            params = dict(zip(keys, self._mine(*(params[k] for k in keys))))
+            a = self.a_augment.apply(a, params)
+        return {"A": a, "B": b}
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state().tolist(), **self.order.state_dict()}
+        s = {"generator": self.generator.get_state().tolist(), **self.order.state_dict()}
+        if self.a_generator is not None:
+            s["a_generator"] = self.a_generator.get_state().tolist()
+        return s
 
     def load_state_dict(self, s: dict) -> None:
         self.generator.set_state(torch.tensor(s["generator"], dtype=torch.uint8))
         self.order.load_state_dict(s)
+        if self.a_generator is not None and "a_generator" in s:
+            self.a_generator.set_state(torch.tensor(s["a_generator"], dtype=torch.uint8))
 
 
 class UnpairedBatcher(_BatcherBase):

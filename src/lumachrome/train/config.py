@@ -69,6 +69,12 @@ class DataConfig:
     workers: int = 2  # DataLoader workers for folder datasets
     max_files: int | None = None  # cap on folder images (quick experiments)
     val_pack: str | None = None  # a paired domain pack for validation of image-to-image runs (train.regime pix2pix/cyclegan)
+    line_aug: bool = False  # pix2pix on line art (A channel "line"): random line thickness, jitter and darkness on A only
+    line_thickness: float = 1.0  # line_aug: max change of the line half-width, px (0.5 px steps, thinner or thicker)
+    line_shift: float = 2.0  # line_aug: max offset of the line image against its colours, px per axis
+    line_elastic: float = 1.0  # line_aug: max amplitude of a smooth random displacement of the lines, px
+    line_darkness: float = 0.4  # line_aug: the ink keeps between 1 - this and all of its darkness
+    line_gamma: float = 1.5  # line_aug: paper values p -> p ** g, g in [1/this, this]
 
 
 @dataclass
@@ -202,6 +208,9 @@ class RunConfig:
             raise ConfigError(f"train.regime: '{self.train.regime}' is not one of {', '.join(REGIMES)}")
         if self.train.regime in ("pix2pix", "cyclegan"):
             validate_gan_config(self)
+        if self.data.line_aug and self.train.regime != "pix2pix":
+            raise ConfigError(f"data.line_aug: only for paired line-art training (train.regime pix2pix), "
+                              f"not {self.train.regime}")
         if self.train.regime == "hints" and self.model.head != "regression":
             raise ConfigError("train.regime hints: model.head must be regression (hint models predict ab)")
 
@@ -254,6 +263,11 @@ LIMITS: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "data.min_scale": (0, 1, True, False),
     "data.workers": (0, None, False, False),
     "data.max_files": (1, None, False, False),
+    "data.line_thickness": (0, 3, False, False),
+    "data.line_shift": (0, 8, False, False),
+    "data.line_elastic": (0, 4, False, False),
+    "data.line_darkness": (0, 0.95, False, False),
+    "data.line_gamma": (1, 4, False, False),
     "model.temperature": (0, None, True, False),
     "model.rebalance_lambda": (0, 1, False, False),
     "model.prior_images": (1, None, False, False),

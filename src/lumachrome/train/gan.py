@@ -446,6 +446,7 @@ def _translate_data(cfg: RunConfig, device: torch.device, dist, main: bool) -> _
     d = _Data()
     d.in_channels, d.domain, d.a_channels = int(A.shape[1]), meta.domain, list(meta.a_channels)
     kind = PairedBatcher if paired else UnpairedBatcher
+    extra = {"a_augment": line_augment(cfg, meta.a_channels, cfg.data.pack)} if paired and cfg.data.line_aug else {}
     n = int(A.shape[0])
     if n < cfg.train.batch_size or int(B.shape[0]) < cfg.train.batch_size:
         raise DataError(f"{', '.join(cfg.data.pack)}: {n} A / {int(B.shape[0])} B images, fewer than one batch "
@@ -453,7 +454,7 @@ def _translate_data(cfg: RunConfig, device: torch.device, dist, main: bool) -> _
     distributed.per_rank_batch_size(cfg.train.batch_size, dist.world_size)
     batcher = kind(A.to(device), B.to(device), cfg.data.size, cfg.train.batch_size, crop=cfg.gan.crop,
                    min_scale=cfg.data.min_scale, flip=cfg.data.flip, seed=cfg.train.seed, rank=dist.rank,
-                   world_size=dist.world_size)
+                   world_size=dist.world_size, **extra)
     d.batches, d.state, d.num_images = batcher, batcher, len(batcher)
     if main:
         if cfg.data.val_pack:
@@ -471,6 +472,19 @@ def _translate_data(cfg: RunConfig, device: torch.device, dist, main: bool) -> _
         if vb is not None:
             d.val["B"] = center_batch(vb, s, cfg.data.val_images)
     return d
+
+
+def line_augment(cfg: RunConfig, a_channels: list[str], packs: list[str]):
+    """The :class:`~lumachrome.data.line_aug.LineAugment` of ``cfg.data`` (``data.line_aug``); a
+    ConfigError unless the packs' A side is line art (``a_channels`` ``["line"]``)."""
+    from lumachrome.data.line_aug import LineAugment
+
+    if list(a_channels) != ["line"]:
+        raise ConfigError(f"data.line_aug: {', '.join(map(str, packs))}: side A is {a_channels or '?'}, not line art "
+                          f"(['line']); line augmentation is for sketch packs")
+    dc = cfg.data
+    return LineAugment(thickness=dc.line_thickness, shift=dc.line_shift, elastic=dc.line_elastic,
+                       darkness=dc.line_darkness, gamma=dc.line_gamma)
 
 
 def _colorize_data(cfg: RunConfig, device: torch.device, dist, main: bool, start_step: int, log=None) -> _Data:
