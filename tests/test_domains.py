@@ -15,6 +15,7 @@ from rasterio.transform import from_origin
 
 from lumachrome.cli import main
 from lumachrome.data.domain_pack import read_domain_pack
+from lumachrome.data import domains
 from lumachrome.data.domains import (
     Pair,
     _thin,
@@ -22,6 +23,8 @@ from lumachrome.data.domains import (
     domain_pairs,
     holdout_ids,
     landsat_pairs,
+    line_art_ok,
+    resolve_datasets,
     set_of,
     sketchy_unpaired,
     split_of,
@@ -74,6 +77,10 @@ def fake_root(tmp_path_factory) -> Path:
         (root / "photos" / part / "bsds").mkdir(parents=True)
         for i in range(n):
             Image.fromarray(_texture(10 + i, 50, 70)).save(root / "photos" / part / "bsds" / f"p{i}.png")
+    for part, folder, n in (("train", "imagenet", 6), ("val", "imagenet", 2), ("extra", "scenes", 9)):
+        (root / "photos" / part / folder).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(_texture(20 + i, 48, 64)).save(root / "photos" / part / folder / f"x{i}.png")
     for cls in ("cat", "cup"):
         (root / "sketch" / "sketchy" / cls).mkdir(parents=True)
         (root / "photos" / "train" / "sketchy" / cls).mkdir(parents=True)
@@ -252,7 +259,82 @@ def test_cli_data_domain(fake_root, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------------------------
+# more line art (opt-in datasets) and the fixed sketch hold-out
+
+
+def test_opt_in_sketch_sets_leave_the_default_packs_and_holdout_alone(fake_root, monkeypatch):
+    default = [(p.id, p.source) for p in domain_pairs("sketch", fake_root, "holdout", 16)]
+    everything = [(p.id, p.source) for p in domain_pairs("sketch", fake_root, "holdout", 16, "all")]
+    assert [x for x in everything if x[1] in ("openmoji", "manga", "photos")] == default
+    assert {set_of(i) for i, _ in everything} == {"openmoji", "manga", "photos", "photos2", "sketchy"}
+    assert resolve_datasets("sketch", None) == ("openmoji", "manga", "photos")
+    # photos2 is every other photo (no Sketchy photo), each source image in one set only
+    monkeypatch.setattr(domains, "SKETCH_MAX_PHOTOS", 4)
+    monkeypatch.setattr(domains, "SKETCH_EXTRA_PER_FOLDER", 3)
+    photos = {i.split("/", 1)[1] for i, _ in domains._photo_files(fake_root)}
+    more = [i.split("/", 1)[1] for i, _ in domains._photos2_files(fake_root)]
+    assert len(photos) == 4 and not photos & set(more)
+    listed = {f"{part}/{d}/{f.name}" for part in ("train", "val") for d in ("bsds", "imagenet")
+              for f in (fake_root / "photos" / part / d).iterdir()}
+    assert photos | {m for m in more if not m.startswith("extra/")} == listed
+    assert [m for m in more if m.startswith("extra/")] == ["extra/scenes/x0.png", "extra/scenes/x4.png",
+                                                            "extra/scenes/x8.png"]  # evenly spaced, capped
+
+
+def test_opt_in_sets_split_on_their_own_ids(fake_root):
+    pairs = list(domain_pairs("sketch", fake_root, None, 16, ["photos2", "sketchy"]))
+    hold = {p.id for p in domain_pairs("sketch", fake_root, "holdout", 16, "photos2,sketchy")}
+    for name in ("photos2", "sketchy"):
+        ids = {p.id for p in pairs if set_of(p.id) == name}
+        assert hold & ids == holdout_ids(ids)  # line_art_ok drops pairs after the split, never moves one
+    # a Sketchy photo's line art sits on the side its photo has in the unpaired (CycleGAN) packs
+    _, b_hold = sketchy_unpaired(fake_root, 16, "holdout")
+    assert {p.id for p in b_hold} == {i for i in hold if set_of(i) == "sketchy"}
+
+
+def test_line_art_check_and_dataset_errors(fake_root, tmp_path):
+    white, black = np.full((8, 8), 255, np.uint8), np.zeros((8, 8), np.uint8)
+    assert line_art_ok(Pair("x/1", white, None, "x")) and not line_art_ok(Pair("x/1", black, None, "x"))
+    with pytest.raises(DataError, match="unknown dataset 'photo3'") as e:
+        build_domain_pack("sketch", "train", tmp_path / "s.safetensors", root=fake_root, datasets="photos,photo3")
+    assert "openmoji, manga, photos, photos2, sketchy" in str(e.value)
+    with pytest.raises(DataError, match="takes no dataset list"):
+        build_domain_pack("sketch", "train", tmp_path / "s.safetensors", root=fake_root, unpaired=True,
+                          datasets="photos")
+    rep = build_domain_pack("sketch", "holdout", tmp_path / "m.safetensors", root=fake_root, size=16,
+                            datasets="photos2")
+    side = json.loads((tmp_path / "m.json").read_text())
+    assert side["datasets"] == ["photos2"] and set(side["counts"]) == {"photos2"} and rep.count >= 1
+
+
+def test_cli_data_domain_datasets(fake_root, tmp_path, capsys):
+    out = tmp_path / "more.safetensors"
+    rc = main(["data", "domain", "sketch", "--datasets", "sketchy", "--split", "holdout", "--size", "16", "-o", str(out),
+               "--root", str(fake_root)])
+    assert rc == 0 and "sketch holdout:" in capsys.readouterr().out
+    rc = main(["data", "domain", "sketch", "--datasets", "nope", "-o", str(out), "--root", str(fake_root)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "unknown dataset 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------
 # the real datasets
+
+#: sha256 of the sorted distinct ids of the fixed sketch hold-out (298 pairs, 287 ids: a manga cover
+#: gives two crops); the ids of ``.packs/sketch-holdout.json`` as built before the opt-in sets existed.
+SKETCH_HOLDOUT_SHA256 = "3f0057f1b34ed9f2931bba4917102a2dfc3b61299fa5baa0f6e774f277da8f3a"
+
+
+@pytest.mark.shared
+def test_shared_sketch_holdout_is_fixed(shared_data):
+    import hashlib
+
+    pairs = list(domain_pairs("sketch", shared_data, "holdout", 16))
+    ids = sorted({p.id for p in pairs})
+    assert len(pairs) == 298 and len(ids) == 287
+    assert hashlib.sha256("\n".join(ids).encode()).hexdigest() == SKETCH_HOLDOUT_SHA256
+    counts = {s: sum(p.source == s for p in pairs) for s in ("openmoji", "manga", "photos")}
+    assert counts == {"openmoji": 246, "manga": 22, "photos": 30}
 
 
 @pytest.mark.shared

@@ -11,7 +11,7 @@ with ``ink = 1 - paper`` in ``[0, 1]``:
 
 1. **thickness**: the half-width of every line changes by ``t`` px, drawn uniformly from
    ``{-T, ..., -0.5, 0, 0.5, ..., T}`` (``T`` = ``thickness``, steps of 0.5 px): the ink is upsampled
-   2x (bilinear), grown (``t > 0``: max filter) or shrunk (``t < 0``: min filter) by ``2|t|`` px there,
+   2x (nearest: pixel-exact), grown (``t > 0``: max filter) or shrunk (``t < 0``: min filter) by ``2|t|`` px there,
    and averaged back down. ``t = 0`` leaves the image as it is. Thinning by 0.5 px lightens a 1 px
    line rather than deleting it.
 2. **jitter**: the line image moves against its colour target by a random offset of up to
@@ -51,7 +51,7 @@ class LineAugment:
     thickness: float = 1.0  # max change of the line half-width, px (steps of 0.5 px, both ways)
     shift: float = 2.0  # max offset of the whole line image per axis, px
     elastic: float = 1.0  # max amplitude of the smooth displacement field, px
-    darkness: float = 0.4  # the ink keeps between (1 - darkness) and all of its darkness
+    darkness: float = 0.3  # the ink keeps between (1 - darkness) and all of its darkness
     gamma: float = 1.5  # paper values p -> p ** g, g in [1/gamma, gamma] (log-uniform)
     elastic_cells: int = 4  # control vectors per side of the displacement field
 
@@ -102,10 +102,16 @@ class LineAugment:
         out = ink.clone()
         for step in sorted({int(v) for v in t.tolist()} - {0}):
             rows = (t == step).nonzero().flatten()
-            sub = F.interpolate(ink.index_select(0, rows), scale_factor=2, mode="bilinear", align_corners=False)
+            sub = F.interpolate(ink.index_select(0, rows), scale_factor=2, mode="nearest")
             r = abs(step)  # 0.5 px steps at 1x are 1 px at 2x
-            grown = F.max_pool2d(sub if step > 0 else -sub, 2 * r + 1, stride=1, padding=r)
-            sub = grown if step > 0 else -grown
+            if step > 0:
+                sub = F.max_pool2d(sub, 2 * r + 1, stride=1, padding=r)
+            else:
+                shrunk = -F.max_pool2d(-sub, 2 * r + 1, stride=1, padding=r)
+                # strokes the shrinking removes entirely (thinner than 2 r there) are kept as they are:
+                # where the opening (shrink, then grow back) holds less than half the ink, keep the ink
+                opened = F.max_pool2d(shrunk, 2 * r + 1, stride=1, padding=r)
+                sub = torch.where(opened < 0.5 * sub, sub, shrunk)
             out[rows] = F.avg_pool2d(sub, 2)
         return out
 

@@ -73,7 +73,7 @@ class DataConfig:
     line_thickness: float = 1.0  # line_aug: max change of the line half-width, px (0.5 px steps, thinner or thicker)
     line_shift: float = 2.0  # line_aug: max offset of the line image against its colours, px per axis
     line_elastic: float = 1.0  # line_aug: max amplitude of a smooth random displacement of the lines, px
-    line_darkness: float = 0.4  # line_aug: the ink keeps between 1 - this and all of its darkness
+    line_darkness: float = 0.3  # line_aug: the ink keeps between 1 - this and all of its darkness
     line_gamma: float = 1.5  # line_aug: paper values p -> p ** g, g in [1/this, this]
 
 
