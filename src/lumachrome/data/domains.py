@@ -31,6 +31,11 @@ Transforms (deterministic; ``cv2.INTER_AREA`` to shrink, ``INTER_LINEAR`` to enl
   ``photos`` (at most :data:`SKETCH_MAX_PHOTOS` evenly spaced from the folders in
   :data:`SKETCH_PHOTO_FOLDERS`): short side -> S, centre crop, XDoG or Canny by the id's hash.
   Unpaired (CycleGAN): Sketchy freehand sketches (A) and Sketchy photos (B), 128 px -> S.
+  Opt-in (``datasets``, not in :data:`DEFAULT_DATASETS`, so the default packs and the fixed sketch
+  hold-out stay as they were): ``photos2`` (the photos ``photos`` does not take, and
+  :data:`SKETCH_EXTRA_PER_FOLDER` of each ``photos/extra`` folder; ids ``photos2/...``) and
+  ``sketchy`` (Sketchy photos as line art, the Sketchy split of :func:`sketchy_holdout`), made as
+  ``photos``; pairs whose line art is more than :data:`MAX_LINE_DARK` dark are dropped after the split.
 * ``nir`` (A: near infrared, 1 channel; B: natural colour): every band is stretched linearly
   from its 2nd/98th percentile to 0/255 (:func:`lumachrome.geo.percentile_stretch`, per band,
   over the valid pixels of the whole input: each GeoLifeCLEF JPEG, each BigEarthNet patch, each
@@ -92,6 +97,7 @@ __all__ = [
     "line_art_ok",
     "photos2_sketch_pairs",
     "resolve_datasets",
+    "sketchy_holdout",
     "sketchy_line_pairs",
     "set_of",
     "split_of",
@@ -360,22 +366,35 @@ def _sketchy_photo_index(root: Path) -> dict[tuple[str, str], Path]:
     return index
 
 
+_SKETCH_NUMBER = re.compile(r"-\d+$")  # "<photo stem>-<n>" -> the photo's stem
+
+
+def _sketchy_sketch_files(root: Path) -> list[tuple[str, Path]]:
+    """``(id, file)`` of every Sketchy sketch (``<stem>-<n>.png`` has its photo's id ``sketchy/<class>/<stem>``)."""
+    sk_root = _need_dir(root / "sketch" / "sketchy")
+    return [("sketchy/" + cls.name + "/" + _SKETCH_NUMBER.sub("", p.stem), p)
+            for cls in sorted(d for d in sk_root.iterdir() if d.is_dir()) for p in _files(cls)]
+
+
+def sketchy_holdout(root: Path) -> set[str]:
+    """The held-out Sketchy ids: chosen among the ids of the photos and of the sketches together (some
+    sketches have no photo here), for the unpaired packs and the paired ``sketchy`` line art alike."""
+    ids = [f"sketchy/{cls}/{stem}" for cls, stem in _sketchy_photo_index(root)]
+    return holdout_ids(ids + [sid for sid, _ in _sketchy_sketch_files(root)])
+
+
 def sketchy_unpaired(root: Path, size: int, split: str | None = None) -> tuple[list[Pair], list[Pair]]:
     """Sketchy freehand sketches (A side) and Sketchy photos (B side) of ``split`` (None: all),
     resized to ``size``; the split is by photo id, so a sketch sits on its photo's side."""
-    sk_root = _need_dir(root / "sketch" / "sketchy")
     photos = _sketchy_photo_index(root)
     a_side, b_side = [], []
-    for cls in sorted(d for d in sk_root.iterdir() if d.is_dir()):
-        for p in _files(cls):
-            stem = re.sub(r"-\d+$", "", p.stem)
-            sid = f"sketchy/{cls.name}/{stem}"
-            a_side.append(Pair(sid, _resize(_gray(p), size, size), None, "sketchy-sketch"))
+    for sid, p in _sketchy_sketch_files(root):
+        a_side.append(Pair(sid, _resize(_gray(p), size, size), None, "sketchy-sketch"))
     for (cls, stem), p in sorted(photos.items()):
         sid = f"sketchy/{cls}/{stem}"
         b_side.append(Pair(sid, None, _square_crops(_short_side_to(_rgb(p), size), size, 1)[0], "sketchy-photo"))
     if split is not None:
-        held = holdout_ids([p.id for p in b_side] + [p.id for p in a_side])
+        held = sketchy_holdout(root)
         a_side = [p for p in a_side if (p.id in held) == (split == "holdout")]
         b_side = [p for p in b_side if (p.id in held) == (split == "holdout")]
     return a_side, b_side
@@ -558,7 +577,12 @@ def domain_pairs(domain: str, root: str | os.PathLike, split: str | None, size: 
     names = resolve_datasets(domain, datasets)
     root = Path(root)
     for name in names:
-        items = filter_split(list(PAIRED_SOURCES[domain][name](root, int(size))), split)
+        items = list(PAIRED_SOURCES[domain][name](root, int(size)))
+        if name == "sketchy" and split is not None:  # the split of the unpaired Sketchy packs
+            held = sketchy_holdout(root)
+            items = [it for it in items if (it.id in held) == (split == "holdout")]
+        else:
+            items = filter_split(items, split)
         if name in LINE_ART_CHECKED:
             kept = [it for it in items if line_art_ok(it)]
             if dropped is not None:
