@@ -49,6 +49,7 @@ __all__ = [
     "ENCODERS",
     "EfficientNetLite",
     "EffUNetColorizer",
+    "EffUNetGenerator",
     "convert_pretrained",
     "pretrained_state_dict",
 ]
@@ -106,26 +107,37 @@ def block_specs(variant: str) -> list[tuple[int, int, int, int, int]]:
     return specs
 
 
+#: Padding of every convolution: ``zeros`` (TensorFlow's, which the ImageNet weights were trained with;
+#: the colorizers) or ``replicate`` (the generators): a flat input then gives exactly flat feature maps
+#: up to the borders, so the network cannot draw border ramps on it (issue 18's flat-input check), and
+#: unlike ``reflect`` it works on maps of any size (1 px at stride 32).
+PADDINGS = ("zeros", "replicate")
+
+
 class _TFSamePad(nn.Module):
     """Static TF-"same" padding of a stride-2 ``k x k`` conv on an even size: ``k - 2`` pixels,
     ``(k - 2) // 2`` on the top/left, the rest on the bottom/right (stride 1 uses symmetric padding
-    in the conv itself)."""
+    in the conv itself); with zeros or by replicating the border (:data:`PADDINGS`)."""
 
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, padding: str = "zeros") -> None:
         super().__init__()
         total = k - 2
         self.pad = (total // 2, total - total // 2, total // 2, total - total // 2)
+        self.mode = "constant" if padding == "zeros" else padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x, self.pad)
+        if self.mode == "constant" or not any(self.pad):
+            return F.pad(x, self.pad)
+        return F.pad(x, self.pad, mode=self.mode)
 
 
-def _conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+def _conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: bool = True,
+             padding: str = "zeros") -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     if stride == 2:
-        layers["pad"] = _TFSamePad(k)
+        layers["pad"] = _TFSamePad(k, padding)
     layers["conv"] = nn.Conv2d(cin, cout, k, stride, padding=0 if stride == 2 else k // 2, groups=groups,
-                               bias=False)
+                               bias=False, padding_mode=padding)
     layers["bn"] = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM)
     if act:
         layers["act"] = nn.ReLU6()
@@ -136,11 +148,11 @@ class MBConv(nn.Module):
     """Mobile inverted bottleneck (Sandler et al. 2018) without squeeze-excitation:
     ``[expand 1x1 -> BN -> ReLU6] -> depthwise kxk/stride -> BN -> ReLU6 -> project 1x1 -> BN (+ x)``."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int) -> None:
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int, padding: str = "zeros") -> None:
         super().__init__()
         mid = cin * expand
         self.expand = _conv_bn(cin, mid, 1) if expand != 1 else None
-        self.dw = _conv_bn(mid, mid, k, stride, groups=mid)
+        self.dw = _conv_bn(mid, mid, k, stride, groups=mid, padding=padding)
         self.project = _conv_bn(mid, cout, 1, act=False)
         self.residual = stride == 1 and cin == cout
 
@@ -156,17 +168,20 @@ class EfficientNetLite(nn.Module):
 
     ``features(x)`` takes ``(B, in_channels, H, W)`` normalised as ``(x - 0.5) / 0.5`` (x in [0, 1],
     H and W multiples of 32) and returns the maps at strides 2, 4, 8, 16, 32 (:attr:`feature_channels`)
-    and the pooled ``head`` vector ``(B, 1280)``.
+    and the pooled ``head`` vector ``(B, 1280)``. ``padding``: :data:`PADDINGS` (the weights do not
+    depend on it).
     """
 
-    def __init__(self, variant: str = "lite0", in_channels: int = 3, classifier: bool = False) -> None:
+    def __init__(self, variant: str = "lite0", in_channels: int = 3, classifier: bool = False,
+                 padding: str = "zeros") -> None:
         super().__init__()
         if variant not in ENCODERS:
             raise ValueError(f"encoder={variant!r} is not one of {', '.join(ENCODERS)}")
+        check_choice("padding", padding, PADDINGS)
         self.variant = variant
         specs = block_specs(variant)
-        self.stem = _conv_bn(in_channels, 32, 3, 2)
-        self.blocks = nn.ModuleList(MBConv(*s) for s in specs)
+        self.stem = _conv_bn(in_channels, 32, 3, 2, padding=padding)
+        self.blocks = nn.ModuleList(MBConv(*s, padding=padding) for s in specs)
         # A feature is taken after the last block of each resolution.
         strides = [s[3] for s in specs] + [2]
         self.taps = [i for i in range(len(specs)) if strides[i + 1] == 2]
@@ -183,7 +198,8 @@ class EfficientNetLite(nn.Module):
             x = block(x)
             if i in self.taps:
                 feats.append(x)
-        vec = self.head(x).float().mean(dim=(2, 3))
+        h = self.head(x)
+        vec = (h.float() if h.dtype in (torch.bfloat16, torch.float16) else h).mean(dim=(2, 3))  # float64 stays
         return feats, vec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -292,12 +308,13 @@ def pool_hints(hints: torch.Tensor, stride: int) -> torch.Tensor:
 class _DecoderStage(nn.Module):
     """Bilinear 2x upsampling of the deeper map, concat the skip, ``blocks`` conv3x3-BN-ReLU units."""
 
-    def __init__(self, cin: int, cskip: int, cout: int, blocks: int) -> None:
+    def __init__(self, cin: int, cskip: int, cout: int, blocks: int, padding: str = "zeros") -> None:
         super().__init__()
         units: list[nn.Module] = []
         for i in range(blocks):
             c = cin + cskip if i == 0 else cout
-            units += [nn.Conv2d(c, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+            units += [nn.Conv2d(c, cout, 3, padding=1, bias=False, padding_mode=padding), nn.BatchNorm2d(cout),
+                      nn.ReLU()]
         self.units = nn.Sequential(*units)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -337,7 +354,7 @@ class _SceneFiLM(nn.Module):
         nn.init.zeros_(self.mlp[2].bias)
 
     def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        gamma, beta = self.mlp(v.float()).to(x.dtype).chunk(2, dim=1)
+        gamma, beta = self.mlp(v.to(self.mlp[0].weight.dtype)).to(x.dtype).chunk(2, dim=1)
         return x * (1 + gamma[..., None, None]) + beta[..., None, None]
 
 
@@ -497,3 +514,127 @@ class EffUNetColorizer(ColorHead, nn.Module):
 def effunet(**args: Any) -> EffUNetColorizer:
     """U-Net colorizer on a pretrained EfficientNet-Lite encoder: ``EffUNetColorizer(**args)``."""
     return EffUNetColorizer(**args)
+
+
+# --------------------------------------------------------------------------- the image-to-image generator
+
+
+class EffUNetGenerator(nn.Module):
+    """Image-to-image generator on the pretrained EfficientNet-Lite encoder: ``(B, in_channels, H, W)``
+    in ``[-1, 1]`` -> ``(B, out_channels, H, W)`` in ``[-1, 1]`` (tanh), at full resolution. The
+    generator of the translation regimes (L1-only, pix2pix, CycleGAN's ``G`` and ``F``), registered as
+    ``effunet_gen``.
+
+    It is :class:`EffUNetColorizer`'s network with the same module names (``encoder``, ``bottleneck``,
+    ``glob``, ``dec.*``), so a colorizer's weights (the shipped ``photo`` model) initialise everything
+    but the output head (``model.init`` with ``model.init_skip: [head.]``). Differences:
+
+    * input: the domain image itself. Its ``[-1, 1]`` scale is the encoder's ``(x - 0.5) / 0.5`` of a
+      ``[0, 1]`` image, so a 1-channel input (thermal, NIR, line art) is read as the gray image the
+      photo encoder (stem kernels summed over RGB) was trained on; ``in_channels=3`` (CycleGAN's
+      ``F: RGB -> A``) has the RGB stem.
+    * head at full resolution: the stride-2 decoder output is resized (bilinear 2x), concatenated with
+      the input image, then conv3x3 + ReLU, conv3x3 -> ``out_channels``, tanh. Every upsampling in the
+      network is a bilinear resize followed by convolutions (Odena et al. 2016), so it cannot draw a
+      checkerboard.
+    * ``padding="replicate"`` (default) in every convolution, encoder included: a flat input gives
+      exactly flat maps through every layer (frozen-statistics BatchNorm, FiLM and bilinear resizes
+      are per-channel affine or averaging), so the output on a flat input is flat.
+
+    The encoder's BatchNorm layers keep their stored statistics in training (as the colorizer's); the
+    decoder's are trained. ``model.pretrained: true`` loads the ImageNet encoder instead of a model folder.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 3,
+        encoder: str = "lite0",
+        decoder: Sequence[int] = (192, 96, 64, 32),
+        blocks: int = 1,
+        global_context: int = 256,
+        head_width: int = 32,
+        padding: str = "replicate",
+    ) -> None:
+        super().__init__()
+        in_channels = check_int("in_channels", in_channels, 1)
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels={in_channels} must be 1 or 3 (the pretrained stem's gray or RGB form)")
+        out_channels = check_int("out_channels", out_channels, 1)
+        check_choice("encoder", encoder, tuple(ENCODERS))
+        if isinstance(decoder, (str, bytes)) or not isinstance(decoder, Sequence) or len(decoder) != 4:
+            raise ValueError(f"decoder={decoder!r} must be 4 positive integers (strides 16, 8, 4, 2)")
+        decoder = tuple(check_int("decoder[]", d, 1) for d in decoder)
+        blocks = check_int("blocks", blocks, 1)
+        global_context = check_int("global_context", global_context, 0)
+        head_width = check_int("head_width", head_width, 1)
+        check_choice("padding", padding, PADDINGS)
+        self._args = dict(in_channels=in_channels, out_channels=out_channels, encoder=encoder,
+                          decoder=list(decoder), blocks=blocks, global_context=global_context,
+                          head_width=head_width, padding=padding)
+        self.multiple = 32
+        self.encoder = EfficientNetLite(encoder, in_channels=in_channels, padding=padding)
+        c2, c4, c8, c16, c32 = self.encoder.feature_channels
+        self.bottleneck = nn.Sequential(nn.Conv2d(c32, decoder[0], 1, bias=False), nn.BatchNorm2d(decoder[0]),
+                                        nn.ReLU())
+        self.glob = _SceneFiLM(1280, global_context, decoder[0]) if global_context else None
+        self.dec = nn.ModuleList([
+            _DecoderStage(decoder[0], c16, decoder[0], blocks, padding),
+            _DecoderStage(decoder[0], c8, decoder[1], blocks, padding),
+            _DecoderStage(decoder[1], c4, decoder[2], blocks, padding),
+            _DecoderStage(decoder[2], c2, decoder[3], blocks, padding),
+        ])
+        self.head = nn.Sequential(
+            nn.Conv2d(decoder[3] + in_channels, head_width, 3, padding=1, padding_mode=padding), nn.ReLU(),
+            nn.Conv2d(head_width, out_channels, 3, padding=1, padding_mode=padding), nn.Tanh())
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self._args)
+
+    def train(self, mode: bool = True) -> "EffUNetGenerator":
+        """As ``nn.Module.train``, but the encoder's BatchNorm layers stay in eval mode (module doc)."""
+        super().train(mode)
+        for m in self.encoder.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    @torch.no_grad()
+    def load_pretrained_encoder(self) -> None:
+        """Load the ImageNet encoder weights from the installed package (sha256-checked), strictly."""
+        sd = pretrained_state_dict(self._args["encoder"], in_channels=self._args["in_channels"])
+        self.encoder.load_state_dict(sd, strict=True)
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, in_channels, H, W)`` in ``[-1, 1]`` (any H, W) -> ``(B, out_channels, H, W)``
+        in ``[-1, 1]``, float32 even under autocast."""
+        cin = self._args["in_channels"]
+        if x.dim() != 4 or x.shape[1] != cin:
+            raise ValueError(f"EffUNetGenerator: expected an input of shape (B, {cin}, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        x = self._pad(x)
+        feats, vec = self.encoder.features(x)
+        f2, f4, f8, f16, f32 = feats
+        z = self.bottleneck(f32)
+        if self.glob is not None:
+            z = self.glob(z, vec)
+        for stage, skip in zip(self.dec, (f16, f8, f4, f2)):
+            z = stage(z, skip)
+        z = F.interpolate(z, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        out = self.head(torch.cat((z, x.to(z.dtype)), dim=1))
+        return out[..., :h, :w].float()
+
+
+@register_model("effunet_gen")
+def effunet_gen(**args: Any) -> EffUNetGenerator:
+    """Image-to-image generator on a pretrained EfficientNet-Lite encoder: ``EffUNetGenerator(**args)``."""
+    return EffUNetGenerator(**args)

@@ -219,7 +219,7 @@ REGIMES = ("supervised", "pix2pix", "cyclegan", "hints")
 
 GAN_LOSSES = ("vanilla", "lsgan", "hinge")
 #: Image-to-image generators (``A -> B`` on domain packs); any other architecture is an ``L -> ab`` colorizer.
-GENERATORS = ("resnet_gen", "unet_gen")
+GENERATORS = ("resnet_gen", "unet_gen", "effunet_gen")
 CROPS = ("random", "resized")
 
 

@@ -18,8 +18,11 @@ output. Two tasks, chosen by ``model.architecture``:
   ``L -> ab`` on photo packs/folders; D sees ``(L/50 - 1, ab/110)``; L1 on ``ab/110`` as the supervised
   trainer. ``model.init`` starts from a model folder (e.g. the shipped ``photo`` model). The export
   is a normal colorization model folder (loads with ``Colorizer.load``).
-* **image-to-image** (``unet_gen`` / ``resnet_gen``): ``A -> B`` on paired domain packs
-  (``data.pack``); values in ``[-1, 1]``; the export carries ``"task": "translate"``.
+* **image-to-image** (``unet_gen`` / ``resnet_gen`` / ``effunet_gen``): ``A -> B`` on paired domain
+  packs (``data.pack``); values in ``[-1, 1]``; the export carries ``"task": "translate"``.
+  ``effunet_gen`` (:class:`~lumachrome.models.effnet.EffUNetGenerator`) starts from the ImageNet
+  encoder (``model.pretrained``) or from a colorizer folder (``model.init`` = the shipped ``photo``
+  model, ``model.init_skip: [head.]``).
 
 ``gan.lambda_gan 0`` is the **L1-only baseline** (no discriminator is built).
 
@@ -34,7 +37,8 @@ adversarial loss is least squares (``gan.gan_loss lsgan``, as the paper) in the 
 
 Both: Adam(W) with one parameter group per network side, a constant learning rate for the first
 ``gan.decay_start`` of the steps then a linear decay to 0 (CycleGAN's schedule); ``vanilla``
-(non-saturating BCE), ``lsgan`` or ``hinge`` losses; bf16 autocast on CUDA (``train.amp``).
+(non-saturating BCE), ``lsgan`` or ``hinge`` losses; bf16 autocast and channels-last on CUDA and on
+CPUs with native bf16 (``train.amp``, ``train.channels_last``; :mod:`lumachrome.precision`).
 
 Failure modes are made visible: every ``train.log_every`` steps the loss terms (adversarial, L1,
 cycle, identity, the discriminators' mean logits on real and fake) go to TensorBoard and to
@@ -62,7 +66,7 @@ from torch import nn
 
 from lumachrome.constants import REC601_LUMA
 from lumachrome.errors import ConfigError, DataError
-from lumachrome.precision import autocast
+from lumachrome.precision import autocast, bf16_autocast_device
 from lumachrome.train import distributed
 from lumachrome.train.config import GAN_LOSSES, GENERATORS, RunConfig, validate_gan_config
 from lumachrome.train.loop import sample_grid, validate
@@ -221,7 +225,11 @@ class _GanTrainerBase:
         self.world_size = distributed.get_world_size()
         self.use_ddp = self.world_size > 1 if ddp is None else ddp
         self.nets = nets.to(device)
-        if device.type == "cuda" and cfg.train.channels_last:
+        #: bf16 autocast on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16: lumachrome.precision), with
+        #: channels-last tensors there, as the supervised trainer; float32 elsewhere.
+        self.autocast_device = bf16_autocast_device(device, cfg.train.amp)
+        self.channels_last = self.autocast_device is not None and cfg.train.channels_last
+        if self.channels_last:
             self.nets = self.nets.to(memory_format=torch.channels_last)
         if self.use_ddp and device.type == "cuda":
             self.nets = nn.SyncBatchNorm.convert_sync_batchnorm(self.nets)
@@ -235,7 +243,6 @@ class _GanTrainerBase:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: gan_lr_lambda(s, total=total, warmup=warm, decay_start=gc.decay_start))
         self.ema = EMA(self.nets["G"], oc.ema) if oc.ema > 0 else None
-        self.amp = cfg.train.amp and device.type == "cuda"
         self.loss = GANLoss(gc.gan_loss)
         self.steps_done = 0
 
@@ -249,11 +256,11 @@ class _GanTrainerBase:
         return self.ema.module if self.ema is not None else self.nets["G"]
 
     def _autocast(self):
-        return autocast("cuda" if self.amp else None)
+        return autocast(self.autocast_device)
 
     def _to(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
-        if self.device.type == "cuda" and self.cfg.train.channels_last:
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -593,9 +600,16 @@ def _build(cfg: RunConfig, data: _Data, device: torch.device, fresh: bool, log=p
 
 
 def _init_generator(G: nn.Module, cfg: RunConfig, fresh: bool, log) -> None:
-    """``model.init`` of a fresh run: the generator starts from those weights (a resumed run has its own)."""
+    """``model.pretrained`` / ``model.init`` of a fresh run: the generator starts from its architecture's
+    pretrained encoder, then from those weights (a resumed run has its own)."""
     from lumachrome.train.loop import init_from
 
+    if cfg.model.pretrained and fresh:
+        load = getattr(G, "load_pretrained_encoder", None)
+        if load is None:
+            raise ConfigError(f"model.pretrained: architecture {cfg.model.architecture!r} has no pretrained encoder")
+        load()
+        log("model.pretrained: the encoder starts from its ImageNet weights")
     if cfg.model.init and fresh:
         left = init_from(G, cfg.model.init, cfg.model.init_skip)
         log(f"model.init: weights from {cfg.model.init}"
@@ -603,10 +617,11 @@ def _init_generator(G: nn.Module, cfg: RunConfig, fresh: bool, log) -> None:
 
 
 def _without_init(cfg: RunConfig) -> RunConfig:
-    """The configuration without model.init (a resumed run loads its own weights)."""
+    """The configuration without model.init and model.pretrained (:func:`_init_generator` applies them
+    to a fresh run; a resumed run loads its own weights)."""
     import dataclasses
 
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=None))
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=None, pretrained=False))
 
 
 class GanRegime(Regime):
