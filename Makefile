@@ -97,7 +97,7 @@ thermal-model: $(STAMP)
 	  --config src/lumachrome/configs/thermal-effgen.yaml $$(test -d runs/thermal-effgen-l1/checkpoints && echo --resume runs/thermal-effgen-l1 || echo --overwrite)
 	test "$(THERMAL_STAGE)" = l1 || test -f runs/thermal-effgen-pix2pix/model/model.safetensors || OMP_NUM_THREADS=1 $(VENV)/bin/lumachrome train \
 	  --config src/lumachrome/configs/thermal-effgen-pix2pix.yaml $$(test -d runs/thermal-effgen-pix2pix/checkpoints && echo --resume runs/thermal-effgen-pix2pix || echo --overwrite)
-	$(VENV)/bin/lumachrome export runs/thermal-effgen-$(THERMAL_STAGE) -o runs/thermal-release --name thermal --inference short_side=128
+	$(VENV)/bin/lumachrome export runs/thermal-effgen-$(THERMAL_STAGE) -o runs/thermal-release --name thermal --inference short_side=128 --half
 	@echo "compare, then copy: lumachrome evaluate --model runs/thermal-release --pack .packs/thermal-holdout.safetensors"
 
 # photo v4 (the 1M-parameter U-Net trained from scratch, three stages; about 3.7 hours on 2 cores).
