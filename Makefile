@@ -4,7 +4,6 @@
 #   make bench  - run the benchmarks (Markdown tables on stdout)
 #   make photo-model - re-create the shipped `photo` model (v5) from ../shared/data (about 1.5-2 hours on 2 CPU cores with AMX)
 #   make photo-hints-model - re-create the shipped `photo-hints` model from the shipped `photo` (about 35 minutes)
-#   make sketch-model - re-create the shipped `sketch` model from ../shared/data (about 1 hour on 2 CPU cores with AMX)
 #   make thermal-model - train the thermal model on the pretrained encoder (effunet_gen; about 25-45 minutes on 1 thread)
 #   make clean  - remove outputs and caches (keeps .venv; `make distclean` removes it too)
 
@@ -14,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lumachrome-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup browser run test bench photo-model photo-hints-model sketch-model thermal-model photo-model-v4 clean distclean
+.PHONY: all setup browser run test bench photo-model photo-hints-model thermal-model photo-model-v4 clean distclean
 
 all: run
 
