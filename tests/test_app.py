@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -349,7 +350,7 @@ def test_allowed_host_option_opens_the_server_to_a_chosen_name():
 
 def test_host_policy_of_a_lan_server():
     """--host 0.0.0.0: the machine's IP addresses and host name are accepted, other names are not."""
-    import socket
+
 
     from lumachrome.app.server import HostPolicy
 
@@ -418,8 +419,6 @@ def test_pixel_limit_messages_agree(server, tmp_path):
 
 def _raw_post(port: int, length: int) -> "socket.socket":
     """A POST /api/upload that declares ``length`` bytes and sends only the start of its body."""
-    import socket
-
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
     s.sendall((f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                f"Content-Type: multipart/form-data; boundary=xx\r\nContent-Length: {length}\r\n\r\n").encode()
