@@ -4,6 +4,7 @@
 #   make bench  - run the benchmarks (Markdown tables on stdout)
 #   make photo-model - re-create the shipped `photo` model (v5) from ../shared/data (about 1.5-2 hours on 2 CPU cores with AMX)
 #   make photo-hints-model - re-create the shipped `photo-hints` model from the shipped `photo` (about 35 minutes)
+#   make thermal-model - train the thermal model on the pretrained encoder (effunet_gen; about 25-45 minutes on 1 thread)
 #   make nir-model - re-create the shipped `nir` model from ../shared/data (about 1 hour on one CPU thread with AMX)
 #   make clean  - remove outputs and caches (keeps .venv; `make distclean` removes it too)
 
@@ -13,7 +14,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lumachrome-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup browser run test bench photo-model photo-hints-model nir-model photo-model-v4 clean distclean
+.PHONY: all setup browser run test bench photo-model photo-hints-model thermal-model nir-model photo-model-v4 clean distclean
 
 all: run
 
@@ -82,6 +83,23 @@ photo-hints-model: $(STAMP)
 	$(VENV)/bin/lumachrome export runs/photo5-hints -o runs/photo-hints-release --name photo-hints --flip --size 192 --base photo
 	$(VENV)/bin/lumachrome calibrate runs/photo-hints-release --data $(SHARED)/photos/train --cf-weight $(PHOTO_CF_WEIGHT) --stretch 0.3
 	@echo "compare, then copy: python scripts/hint_sweep.py --model runs/photo-hints-release --data $(SHARED)/photos/val"
+
+# Thermal -> RGB on effunet_gen (docs/domains.md, "Thermal on the pretrained encoder"): the RoadScene packs, a
+# 10 % id split of the train pack for training-time validation (the hold-out is only scored at the end),
+# stage 1 L1-only from the shipped photo model's weights, stage 2 pix2pix from stage 1; THERMAL_STAGE picks the
+# exported stage (l1 or pix2pix). bf16 + channels-last on CPUs with AMX; each stage resumes if interrupted.
+THERMAL_STAGE ?= pix2pix
+thermal-model: $(STAMP)
+	test -f .packs/thermal-train.safetensors || $(VENV)/bin/lumachrome data domain thermal --split train -o .packs/thermal-train.safetensors
+	test -f .packs/thermal-holdout.safetensors || $(VENV)/bin/lumachrome data domain thermal --split holdout -o .packs/thermal-holdout.safetensors
+	test -f runs/packs/thermal-val.safetensors || $(PY) scripts/split_domain_pack.py .packs/thermal-train.safetensors \
+	  --train-out runs/packs/thermal-fit.safetensors --val-out runs/packs/thermal-val.safetensors
+	test -f runs/thermal-effgen-l1/model/model.safetensors || OMP_NUM_THREADS=1 $(VENV)/bin/lumachrome train \
+	  --config src/lumachrome/configs/thermal-effgen.yaml $$(test -d runs/thermal-effgen-l1/checkpoints && echo --resume runs/thermal-effgen-l1 || echo --overwrite)
+	test "$(THERMAL_STAGE)" = l1 || test -f runs/thermal-effgen-pix2pix/model/model.safetensors || OMP_NUM_THREADS=1 $(VENV)/bin/lumachrome train \
+	  --config src/lumachrome/configs/thermal-effgen-pix2pix.yaml $$(test -d runs/thermal-effgen-pix2pix/checkpoints && echo --resume runs/thermal-effgen-pix2pix || echo --overwrite)
+	$(VENV)/bin/lumachrome export runs/thermal-effgen-$(THERMAL_STAGE) -o runs/thermal-release --name thermal --inference short_side=128 --half
+	@echo "compare, then copy: lumachrome evaluate --model runs/thermal-release --pack .packs/thermal-holdout.safetensors"
 
 # The shipped `nir` model (its card: src/lumachrome/weights/nir/README.md; docs/domains.md): effunet_gen on the
 # pretrained EfficientNet-Lite0 encoder, initialised from the shipped photo model; stage 1 L1-only, stage 2

@@ -273,3 +273,39 @@ def test_fine_tuning_init_reads_through_the_base(folders):
     assert init_from(fresh, str(folders["child"]), []) == []
     whole = load_file(str(folders["full"] / "model.safetensors"))
     assert all(torch.equal(v, whole[k]) for k, v in fresh.state_dict().items())
+
+
+# --------------------------------------------------------------------------- float16 storage (export --half)
+
+
+def test_half_storage_halves_parameters_keeps_buffers_and_loads_into_float32(tmp_path: Path):
+    model = _random_model(3)
+    full = _save(model, tmp_path / "full")
+    half = _save(model, tmp_path / "half", half=True)
+    params = {k for k, _ in model.named_parameters()}
+    stored = load_file(str(half / "model.safetensors"))
+    assert {k for k, v in stored.items() if v.dtype == torch.float16} == params
+    assert all(stored[k].dtype != torch.float16 for k in set(stored) - params)  # BN statistics stay float32
+    assert json.loads((half / "config.json").read_text())["storage"] == {"parameters": "float16"}
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (full / "model.safetensors").stat().st_size
+    a, _ = load_model_dir(full)
+    b, _ = load_model_dir(half)
+    assert all(p.dtype == torch.float32 for p in b.parameters())
+    for k, v in b.state_dict().items():  # each parameter is the float32 one rounded to float16
+        ref = a.state_dict()[k]
+        expect = ref.to(torch.float16).to(ref.dtype) if k in params else ref
+        assert torch.equal(v, expect), k
+    x = torch.rand(1, 1, 32, 32) * 100
+    with torch.no_grad():
+        ya, yb = a(x), b(x)
+    assert not torch.equal(ya, yb)  # really rounded ...
+    assert (ya - yb).abs().max() <= 0.01 * ya.abs().max()  # ... by float16's 11 significant bits
+
+
+def test_half_storage_refuses_parameters_beyond_float16_range(tmp_path: Path):
+    model = _random_model(4)
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] = 1e6
+    with pytest.raises(ModelError, match="float16 range"):
+        _save(model, tmp_path / "big", half=True)
+    assert not (tmp_path / "big").exists()

@@ -28,7 +28,7 @@ Q = 7  # bins used by the classification tests
 #: The L -> ab colorizers among the registered architectures (the GAN networks of models/gan.py
 #: are image-to-image; they have their own tests in test_gan.py; the pretrained-encoder "effunet" has its
 #: own in test_effnet.py).
-COLORIZERS = [n for n in list_models() if n not in ("resnet_gen", "unet_gen", "patchgan", "effunet")]
+COLORIZERS = [n for n in list_models() if n not in ("resnet_gen", "unet_gen", "effunet_gen", "patchgan", "effunet")]
 SMALL = dict(widths=[8, 16], blocks=1)  # fastest useful U-Net
 
 

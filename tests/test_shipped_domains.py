@@ -39,7 +39,7 @@ def test_shipped_model_loads_strictly_and_translates(domain):
     folder = WEIGHTS / domain
     config = json.loads((folder / "config.json").read_text())
     assert config["task"] == "translate" and config["domain"] == domain
-    assert config["architecture"] in ("unet_gen", "resnet_gen")
+    assert config["architecture"] in ("unet_gen", "resnet_gen", "effunet_gen")
     assert config["args"]["in_channels"] == 1 and config["args"]["out_channels"] == 3
     model, _ = load_model_dir(folder)  # strict: every tensor present with its shape
     assert not model.training

@@ -56,6 +56,10 @@ def export(
         None, "--base", metavar="MODEL", help="Store only the tensors that differ from this model (a shipped name "
         "or a model folder; config.json then names it and pins its weights' SHA-256). Default: all tensors.",
     ),
+    half: bool = typer.Option(
+        False, "--half", help="Store the parameters as float16 (half the file; loaded into the float32 network; "
+        "BatchNorm statistics stay float32).",
+    ),
     inference: Optional[List[str]] = typer.Option(
         None, "--inference", metavar="KEY=VALUE", help="Image-to-image models: store an inference setting "
         "(config.json 'inference'; VALUE is JSON or a bare word: tile=128, scale=short_side); repeat for several.",
@@ -77,8 +81,8 @@ def export(
     if fmt == "onnx" and is_model:
         from lumachrome.onnx_export import export_onnx
 
-        if saturation is not None or flip is not None or size is not None or inference or base is not None:
-            raise typer.BadParameter("--saturation/--flip/--size/--inference/--base are stored when exporting a checkpoint, "
+        if saturation is not None or flip is not None or size is not None or inference or base is not None or half:
+            raise typer.BadParameter("--saturation/--flip/--size/--inference/--base/--half are stored when exporting a checkpoint, "
                                      "not a model folder", param_hint="--saturation")
 
         if output is not None and output.suffix.lower() != ".onnx":
@@ -105,7 +109,7 @@ def export(
         raise typer.BadParameter(f"{size}: the working resolution must be a multiple of {SIZE_MULTIPLE}",
                                  param_hint="--size")
     out = export_checkpoint(checkpoint, output, name=name, decoding=decoding, inference=settings or None,
-                            preprocessing=None if size is None else {"size": size}, base=base)
+                            preprocessing=None if size is None else {"size": size}, base=base, half=half)
     print(f"model written to {out} (use it with --model {out})")
     if fmt == "onnx":
         from lumachrome.onnx_export import export_onnx

@@ -87,7 +87,7 @@ WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 #: The config key naming the base model whose tensors a folder does not repeat (module doc).
 BASE_KEY = "base"
-_RESERVED = ("format", "format_version", "architecture", "args", "preprocessing", "decoding", BASE_KEY)
+_RESERVED = ("format", "format_version", "architecture", "args", "preprocessing", "decoding", BASE_KEY, "storage")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_LISTED = 3
 
@@ -254,6 +254,7 @@ def save_model_dir(
     card: str = "",
     extra: dict[str, Any] | None = None,
     base: str | os.PathLike[str] | None = None,
+    half: bool = False,
 ) -> Path:
     """Write ``model`` as a model folder at ``path`` (atomically) and return the path.
 
@@ -272,6 +273,12 @@ def save_model_dir(
             (module doc). A shipped model is referenced by its name, any other folder by its path
             relative to ``path``. The base may hold no tensor the network lacks (the merged state
             would not load strictly): ``ModelError`` before anything is written. Default: a full folder.
+
+        half: store the network's floating-point *parameters* as float16 (half the file; buffers such as
+            BatchNorm statistics stay float32, since small running variances would lose precision).
+            Loading casts them back to float32 (``load_state_dict`` copies into the float32 network), so
+            the loaded model computes in float32 with weights rounded to 11 significant bits; the config
+            records it as ``"storage": {"parameters": "float16"}``.
 
     The folder is built in a temporary sibling and renamed into place; an existing folder at
     ``path`` is replaced only after the new one is complete.
@@ -298,6 +305,15 @@ def save_model_dir(
 
     # CPU, contiguous, unshared copies (safetensors refuses shared or strided storage).
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    if half:
+        params = {k for k, _ in model.named_parameters()}
+        for k in params & set(state):
+            v = state[k]
+            if v.is_floating_point():
+                if v.abs().max().item() >= 65504.0:
+                    raise ModelError(f"save_model_dir: parameter {k} exceeds the float16 range; save without half")
+                state[k] = v.to(torch.float16)
+        config["storage"] = {"parameters": "float16"}
     # The weights must load into the model the config describes: build it on the meta device
     # (no memory, no init) and compare names and shapes.
     with torch.device("meta"):

@@ -72,7 +72,8 @@ def model_card(name: str, state: dict[str, Any], metrics: dict[str, Any] | None,
 
 def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = None, use_ema: bool = True,
                       decoding: dict[str, Any] | None = None, inference: dict[str, Any] | None = None,
-                      preprocessing: dict[str, Any] | None = None, base: str | Path | None = None) -> Path:
+                      preprocessing: dict[str, Any] | None = None, base: str | Path | None = None,
+                      half: bool = False) -> Path:
     """Export the (EMA) weights of a checkpoint (folder, run folder or ``checkpoints/``) to ``out_dir``.
 
     ``decoding`` entries (e.g. ``{"saturation": 1.3}``, see :class:`lumachrome.colorizer.Colorizer`)
@@ -81,7 +82,8 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     ``inference`` settings; ``preprocessing`` entries (e.g. ``{"size": 144}``, the working
     resolution) into its ``preprocessing`` settings. ``base`` (a shipped name or model folder): store only
     the tensors that differ from that model's and reference it in ``config.json`` (see
-    :func:`lumachrome.models.io.save_model_dir`); default: a full folder.
+    :func:`lumachrome.models.io.save_model_dir`); default: a full folder. ``half``: store the parameters as
+    float16 (half the file; loaded back into the float32 network, see ``save_model_dir``).
     """
     c = load_checkpoint(ckpt)
     spec = c.state.get("model")
@@ -113,6 +115,9 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     if base is not None:
         weights += (f"; {WEIGHTS_NAME} holds only the tensors that differ from the base model `{base}` "
                     f"(`base` in {CONFIG_NAME}, with the SHA-256 of its weights)")
+    if half:
+        weights += (f"; parameters stored as float16 in {WEIGHTS_NAME} (half the file; loaded into the float32 "
+                    "network, BatchNorm statistics kept float32)")
     card = model_card(name, c.state, metrics, weights)
     extra = {**(spec.get("extra") or {}), "name": name, "training": {"step": c.step, "config": c.state["config"]}}
     if metrics:
@@ -122,5 +127,5 @@ def export_checkpoint(ckpt: str | Path, out_dir: str | Path, name: str | None = 
     save_model_dir(model, out_dir, architecture=spec["architecture"], args=spec["args"],
                    preprocessing={**spec.get("preprocessing", {"size": 256}), **(preprocessing or {})},
                    decoding={**(spec.get("decoding") or {}), **(decoding or {})} or None,
-                   card=card, extra=extra, base=base)
+                   card=card, extra=extra, base=base, half=half)
     return Path(out_dir)
