@@ -107,6 +107,102 @@ def test_encoder_batchnorm_stays_frozen_in_training():
     assert enc and dec and not any(m.training for m in enc) and all(m.training for m in dec)
 
 
+# ------------------------------------------------------------------ output="affine" (the local-affine head)
+def _textured(seed: int = 0, size: int = 64) -> torch.Tensor:
+    """A [-1, 1] image with detail at every scale: smooth ramps plus pixel-level noise."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    smooth = 0.4 * torch.sin(3 * xx + 2 * yy)
+    return (smooth + 0.5 * (torch.rand(size, size, generator=g) * 2 - 1)).clamp(-1, 1)[None, None]
+
+
+def _set_gain(g: EffUNetGenerator, gain: float) -> None:
+    """a = ``gain`` everywhere (the a part of the last head convolution: zero weights, bias ``gain``)."""
+    c = g.args["out_channels"]
+    with torch.no_grad():
+        g.head[2].weight[:c].zero_()
+        g.head[2].bias[:c].fill_(gain)
+
+
+def test_affine_output_shapes_args_and_direct_unchanged():
+    torch.manual_seed(0)
+    g = create_model("effunet_gen", output="affine").eval()
+    assert g.args["output"] == "affine" and create_model("effunet_gen", **g.args).args == g.args
+    with torch.no_grad():
+        y = g(torch.rand(2, 1, 37, 70) * 2 - 1)
+    assert y.shape == (2, 3, 37, 70) and y.dtype == torch.float32 and y.abs().max() <= 1
+    f = create_model("effunet_gen", in_channels=3, out_channels=1, output="affine").eval()
+    with torch.no_grad():
+        assert f(torch.rand(1, 3, 40, 33) * 2 - 1).shape == (1, 1, 40, 33)
+    # the head predicts 2 * out_channels maps from the stride-2 features and the pooled input; a starts at 0
+    assert g.head[0].in_channels == 32 + 1 and g.head[2].out_channels == 6
+    assert not g.head[2].weight[:3].any() and not g.head[2].bias[:3].any() and g.head[2].weight[3:].any()
+    # "direct" is today's model: no "output" key in its args (old config.json files load the same), same keys
+    d = create_model("effunet_gen")
+    assert "output" not in d.args and create_model("effunet_gen", output="direct").args == d.args
+    assert isinstance(d.head[3], nn.Tanh) and d.head[2].out_channels == 3
+    assert list(d.state_dict()) == list(g.state_dict())  # same names; only the head's shapes differ
+    with pytest.raises(ModelError, match="output='guided' is not one of direct, affine"):
+        create_model("effunet_gen", output="guided")
+
+
+def test_affine_starts_smooth_and_passes_detail_when_a_is_set():
+    """At a = 0 the output is tanh(b), b a bilinear resize of stride-2 maps: little of the input's
+    pixel-level texture. With a set to 1 the input's detail comes through at full resolution."""
+    from lumachrome.evaluate_translate import _u8, gradient_energy
+
+    torch.manual_seed(0)
+    g = create_model("effunet_gen", output="affine").eval()
+    x = _textured()
+
+    def ratio() -> float:
+        with torch.no_grad():
+            y = g(x)
+        return gradient_energy(_u8(y)[0]) / gradient_energy(_u8(x)[0])
+
+    smooth = ratio()
+    _set_gain(g, 1.0)
+    sharp = ratio()
+    assert smooth < 0.2 and sharp > 0.5, (smooth, sharp)
+    # a = 1, b = 0: out = tanh(x) exactly
+    with torch.no_grad():
+        g.head[2].weight.zero_()
+        g.head[2].bias[3:].zero_()
+        torch.testing.assert_close(g(x), torch.tanh(x).expand(-1, 3, -1, -1))
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_affine_flat_input_gives_flat_output(in_channels):
+    from lumachrome.evaluate_translate import constant_input_std
+    from lumachrome.train.loop import init_from
+
+    torch.manual_seed(0)
+    g = create_model("effunet_gen", output="affine", in_channels=in_channels)
+    if in_channels == 1:
+        init_from(g, str(_photo_dir()), ["head."])
+    with torch.no_grad():  # a non-zero, spatially varying gain: the flatness must not rest on a = 0
+        g.head[2].weight.normal_(0, 0.1)
+        g.head[2].bias.normal_(0, 0.5)
+    std = constant_input_std(g, in_channels, 64, torch.device("cpu"))
+    assert std < 1e-4, std  # float64 rounding of the resizes (~1e-5 grey levels); issue 18's bar is 1
+
+
+def test_affine_save_load_round_trip(tmp_path):
+    from lumachrome.models.io import load_model_dir, save_model_dir
+
+    torch.manual_seed(0)
+    g = create_model("effunet_gen", output="affine", head_width=8).eval()
+    with torch.no_grad():
+        g.head[2].weight.normal_(0, 0.1)
+    save_model_dir(g, tmp_path / "m", architecture="effunet_gen", args=g.args, preprocessing={"size": 64})
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["args"]["output"] == "affine"
+    net, _ = load_model_dir(tmp_path / "m")
+    assert isinstance(net, EffUNetGenerator) and net.args == g.args and net.output == "affine"
+    x = _textured(1, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(x), g(x))
+
+
 @pytest.fixture(scope="module")
 def packs(tmp_path_factory):
     from lumachrome.data.domain_pack import write_domain_pack
@@ -123,10 +219,11 @@ def packs(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("regime, extra", [("pix2pix", ["--gan.lambda_gan", "0"]), ("pix2pix", []),
-                                           ("cyclegan", ["--gan.gan_loss", "lsgan"])],
-                         ids=["l1-only", "pix2pix", "cyclegan"])
-def test_train_export_load_pipeline_round_trip(packs, tmp_path, regime, extra):
+@pytest.mark.parametrize("regime, extra, margs", [("pix2pix", ["--gan.lambda_gan", "0"], {}), ("pix2pix", [], {}),
+                                                  ("cyclegan", ["--gan.gan_loss", "lsgan"], {}),
+                                                  ("pix2pix", ["--gan.lambda_gan", "0"], {"output": "affine"})],
+                         ids=["l1-only", "pix2pix", "cyclegan", "l1-only-affine"])
+def test_train_export_load_pipeline_round_trip(packs, tmp_path, regime, extra, margs):
     from lumachrome.cli import app
     from lumachrome.models.io import load_model_dir
     from lumachrome.pipeline import load_pipeline
@@ -136,7 +233,7 @@ def test_train_export_load_pipeline_round_trip(packs, tmp_path, regime, extra):
 
     out = tmp_path / "run"
     init = ["--model.init", str(_photo_dir()), "--model.init_skip", "head."] if regime != "cyclegan" else []
-    argv = ["--train.regime", regime, "--model.architecture", "effunet_gen", "--model.args", json.dumps({"head_width": 8}),
+    argv = ["--train.regime", regime, "--model.architecture", "effunet_gen", "--model.args", json.dumps({"head_width": 8, **margs}),
             "--data.pack", str(packs / "train.safetensors"), "--data.val_pack", str(packs / "val.safetensors"),
             "--data.size", "32", "--data.val_size", "32", "--train.steps", "2", "--train.batch_size", "2",
             "--train.log_every", "1", "--train.epoch_steps", "2", "--train.ckpt_every", "2",
@@ -148,6 +245,7 @@ def test_train_export_load_pipeline_round_trip(packs, tmp_path, regime, extra):
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["architecture"] == "effunet_gen" and cfg["task"] == "translate"
     assert cfg["args"]["in_channels"] == 1 and cfg["args"]["out_channels"] == 3 and cfg["args"]["padding"] == "replicate"
+    assert cfg["args"].get("output", "direct") == margs.get("output", "direct")
     pipe = load_pipeline(str(tmp_path / "m"), device="cpu")
     assert isinstance(pipe, Translator) and isinstance(pipe.model, EffUNetGenerator)
     net, _ = load_model_dir(tmp_path / "m")

@@ -112,6 +112,8 @@ def block_specs(variant: str) -> list[tuple[int, int, int, int, int]]:
 #: up to the borders, so the network cannot draw border ramps on it (issue 18's flat-input check), and
 #: unlike ``reflect`` it works on maps of any size (1 px at stride 32).
 PADDINGS = ("zeros", "replicate")
+#: Output forms of :class:`EffUNetGenerator` (its docstring).
+OUTPUTS = ("direct", "affine")
 
 
 class _TFSamePad(nn.Module):
@@ -540,6 +542,23 @@ class EffUNetGenerator(nn.Module):
     * ``padding="replicate"`` (default) in every convolution, encoder included: a flat input gives
       exactly flat maps through every layer (frozen-statistics BatchNorm, FiLM and bilinear resizes
       are per-channel affine or averaging), so the output on a flat input is flat.
+    * ``output`` picks how the head makes the image:
+
+      - ``"direct"`` (default): the full-resolution head above draws every output pixel itself.
+        Trained with L1 on small paired sets it learns the conditional mean, and fine structure whose
+        colour is uncertain is averaged away: a blurred, washed-out image.
+      - ``"affine"``: a local affine ("guided") output, the guided filter (He et al. 2010) / HDRNet
+        (Gharbi et al. 2017) idea. The head reads the stride-2 decoder output beside the input
+        average-pooled to stride 2 (conv3x3 + ReLU, conv3x3) and predicts ``2 * out_channels`` maps,
+        ``a`` (the first ``out_channels``) and ``b``; they are resized bilinearly to full resolution
+        and ``out = tanh(a * g + b)``, ``g`` the input (its channel mean when ``in_channels=3``).
+        Locally an output channel is then a linear function of the input, with a gain and sign the
+        network picks per region and material (vegetation is bright in NIR but dark in RGB, water
+        dark in both), so every edge of the input reaches the output at full resolution by
+        construction, whatever the decoder blurs; the coefficients themselves only need to be
+        smooth. The ``a`` part of the last convolution starts at zero: the untrained output is the
+        smooth image ``tanh(b)``. A flat input still gives a flat output (``a``, ``b`` and ``g`` are
+        all flat).
 
     The encoder's BatchNorm layers keep their stored statistics in training (as the colorizer's); the
     decoder's are trained. ``model.pretrained: true`` loads the ImageNet encoder instead of a model folder.
@@ -555,6 +574,7 @@ class EffUNetGenerator(nn.Module):
         global_context: int = 256,
         head_width: int = 32,
         padding: str = "replicate",
+        output: str = "direct",
     ) -> None:
         super().__init__()
         in_channels = check_int("in_channels", in_channels, 1)
@@ -569,9 +589,13 @@ class EffUNetGenerator(nn.Module):
         global_context = check_int("global_context", global_context, 0)
         head_width = check_int("head_width", head_width, 1)
         check_choice("padding", padding, PADDINGS)
+        check_choice("output", output, OUTPUTS)
         self._args = dict(in_channels=in_channels, out_channels=out_channels, encoder=encoder,
                           decoder=list(decoder), blocks=blocks, global_context=global_context,
                           head_width=head_width, padding=padding)
+        if output != "direct":  # a "direct" model's config.json stays as it was before the option
+            self._args["output"] = output
+        self.output = output
         self.multiple = 32
         self.encoder = EfficientNetLite(encoder, in_channels=in_channels, padding=padding)
         c2, c4, c8, c16, c32 = self.encoder.feature_channels
@@ -584,9 +608,17 @@ class EffUNetGenerator(nn.Module):
             _DecoderStage(decoder[1], c4, decoder[2], blocks, padding),
             _DecoderStage(decoder[2], c2, decoder[3], blocks, padding),
         ])
-        self.head = nn.Sequential(
-            nn.Conv2d(decoder[3] + in_channels, head_width, 3, padding=1, padding_mode=padding), nn.ReLU(),
-            nn.Conv2d(head_width, out_channels, 3, padding=1, padding_mode=padding), nn.Tanh())
+        if output == "direct":
+            self.head = nn.Sequential(
+                nn.Conv2d(decoder[3] + in_channels, head_width, 3, padding=1, padding_mode=padding), nn.ReLU(),
+                nn.Conv2d(head_width, out_channels, 3, padding=1, padding_mode=padding), nn.Tanh())
+        else:  # "affine": a (gain) and b (offset) maps at stride 2; a starts at zero
+            self.head = nn.Sequential(
+                nn.Conv2d(decoder[3] + in_channels, head_width, 3, padding=1, padding_mode=padding), nn.ReLU(),
+                nn.Conv2d(head_width, 2 * out_channels, 3, padding=1, padding_mode=padding))
+            with torch.no_grad():
+                self.head[2].weight[:out_channels].zero_()
+                self.head[2].bias[:out_channels].zero_()
 
     @property
     def args(self) -> dict[str, Any]:
@@ -629,9 +661,25 @@ class EffUNetGenerator(nn.Module):
             z = self.glob(z, vec)
         for stage, skip in zip(self.dec, (f16, f8, f4, f2)):
             z = stage(z, skip)
+        if self.output == "affine":
+            return self._affine(z, x)[..., :h, :w]
         z = F.interpolate(z, size=x.shape[-2:], mode="bilinear", align_corners=False)
         out = self.head(torch.cat((z, x.to(z.dtype)), dim=1))
         return out[..., :h, :w].float()
+
+    def affine_maps(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stride-2 decoder output ``z`` and the padded input ``x`` -> the ``a`` and ``b`` maps
+        ``(B, out_channels, H, W)`` at ``x``'s full resolution, float32 (``output="affine"``)."""
+        xs = F.avg_pool2d(x.float(), 2).to(z.dtype)  # x's side is a multiple of 32: exactly z's size
+        ab = self.head(torch.cat((z, xs), dim=1)).float()
+        ab = F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        c = self._args["out_channels"]
+        return ab[:, :c], ab[:, c:]
+
+    def _affine(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.affine_maps(z, x)
+        g = x.float().mean(dim=1, keepdim=True)  # the guide: the input, or its channel mean
+        return torch.tanh(a * g + b)
 
 
 @register_model("effunet_gen")
