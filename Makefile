@@ -5,6 +5,7 @@
 #   make photo-model - re-create the shipped `photo` model (v5) from ../shared/data (about 1.5-2 hours on 2 CPU cores with AMX)
 #   make photo-hints-model - re-create the shipped `photo-hints` model from the shipped `photo` (about 35 minutes)
 #   make thermal-model - train the thermal model on the pretrained encoder (effunet_gen; about 25-45 minutes on 1 thread)
+#   make nir-model - re-create the shipped `nir` model from ../shared/data (about 1 hour on one CPU thread with AMX)
 #   make clean  - remove outputs and caches (keeps .venv; `make distclean` removes it too)
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lumachrome-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup browser run test bench photo-model photo-hints-model thermal-model photo-model-v4 clean distclean
+.PHONY: all setup browser run test bench photo-model photo-hints-model thermal-model nir-model photo-model-v4 clean distclean
 
 all: run
 
@@ -99,6 +100,25 @@ thermal-model: $(STAMP)
 	  --config src/lumachrome/configs/thermal-effgen-pix2pix.yaml $$(test -d runs/thermal-effgen-pix2pix/checkpoints && echo --resume runs/thermal-effgen-pix2pix || echo --overwrite)
 	$(VENV)/bin/lumachrome export runs/thermal-effgen-$(THERMAL_STAGE) -o runs/thermal-release --name thermal --inference short_side=128 --half
 	@echo "compare, then copy: lumachrome evaluate --model runs/thermal-release --pack .packs/thermal-holdout.safetensors"
+
+# The shipped `nir` model (its card: src/lumachrome/weights/nir/README.md; docs/domains.md): effunet_gen on the
+# pretrained EfficientNet-Lite0 encoder, initialised from the shipped photo model; stage 1 L1-only, stage 2
+# pix2pix (small adversarial term, for sharpness). Data: the default nir train pack plus the nirtiles windows
+# (every Landsat / rgbn scene and BigEarthNet patch at native resolution); validation on 10 % of the train
+# pack's GeoLifeCLEF ids, never the hold-out. Each stage resumes if interrupted; a finished stage is skipped.
+nir-model: $(STAMP)
+	test -f .packs/nir-train.safetensors || $(VENV)/bin/lumachrome data domain nir --root $(SHARED) --split train \
+	  -o .packs/nir-train.safetensors
+	test -f .packs/nirtiles-train.safetensors || $(VENV)/bin/lumachrome data domain nir --root $(SHARED) --datasets nirtiles \
+	  --split train -o .packs/nirtiles-train.safetensors
+	test -f runs/packs/nir-val.safetensors || $(PY) scripts/split_domain_pack.py .packs/nir-train.safetensors \
+	  --val-sets geolifeclef --train-out runs/packs/nir-fit.safetensors --val-out runs/packs/nir-val.safetensors
+	test -f runs/nir-effgen-l1/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
+	  --config src/lumachrome/configs/nir-effgen.yaml $$(test -d runs/nir-effgen-l1/checkpoints && echo --resume runs/nir-effgen-l1 || echo --overwrite)
+	test -f runs/nir-effgen-pix2pix/model/model.safetensors || OMP_NUM_THREADS=2 $(VENV)/bin/lumachrome train \
+	  --config src/lumachrome/configs/nir-effgen-pix2pix.yaml $$(test -d runs/nir-effgen-pix2pix/checkpoints && echo --resume runs/nir-effgen-pix2pix || echo --overwrite)
+	$(VENV)/bin/lumachrome export runs/nir-effgen-pix2pix -o runs/nir-release --name nir --inference tile=128
+	@echo "compare, then copy: lumachrome evaluate --model runs/nir-release --pack .packs/nir-holdout.safetensors"
 
 # photo v4 (the 1M-parameter U-Net trained from scratch, three stages; about 3.7 hours on 2 cores).
 photo-model-v4: $(STAMP)

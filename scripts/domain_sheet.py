@@ -6,7 +6,9 @@
 Each ``--model`` (a shipped name or a model folder with ``"task": "translate"``) adds a column; images are
 the pack's stored pairs, translated whole (as ``lumachrome evaluate --pack`` scores them), shown at
 ``--scale`` times their size. Samples ``round(i * (N - 1) / (n - 1))``, so the choice is fixed in advance.
-The sheet shows the data's images: keep it out of the repository unless the data's terms allow it.
+The sheet shows the data's images: keep it out of the repository unless the data's terms allow it;
+``--skip geolifeclef`` (repeatable) leaves out the samples whose id (from the pack's ``PACK.json``
+sidecar) starts with that dataset, before the even spacing.
 """
 
 from __future__ import annotations
@@ -29,15 +31,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", action="append", required=True)
     ap.add_argument("-n", type=int, default=8)
     ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--skip", action="append", default=[], help="leave out the samples of this dataset (id prefix)")
     ap.add_argument("-o", "--out", required=True)
     a = ap.parse_args(argv)
     try:
         dp = read_domain_pack(a.pack)
         if not dp.paired:
             raise LumachromeError(f"{a.pack}: not a paired pack")
-        if not 1 <= a.n <= len(dp) or a.scale < 1:
-            raise LumachromeError(f"-n {a.n} must be in [1, {len(dp)}] and --scale {a.scale} >= 1")
-        idx = [round(i * (len(dp) - 1) / max(1, a.n - 1)) for i in range(a.n)]
+        pool = list(range(len(dp)))
+        if a.skip:
+            import json
+            from pathlib import Path
+
+            side = Path(a.pack).with_suffix(".json")
+            if not side.is_file():
+                raise LumachromeError(f"--skip needs the sample ids: no sidecar {side}")
+            ids = json.loads(side.read_text())["ids"]
+            pool = [i for i in pool if not any(ids[i].split("/", 1)[0] == k for k in a.skip)]
+        if not 1 <= a.n <= len(pool) or a.scale < 1:
+            raise LumachromeError(f"-n {a.n} must be in [1, {len(pool)}] and --scale {a.scale} >= 1")
+        idx = [pool[round(i * (len(pool) - 1) / max(1, a.n - 1))] for i in range(a.n)]
         A = dp.A[idx].float() / 127.5 - 1
         B = dp.B[idx].float() / 127.5 - 1
         cols = [_u8(A)]
@@ -46,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             with torch.no_grad():
                 cols.append(_u8(net.eval()(A).float()))
         cols.append(_u8(B))
-    except (LumachromeError, OSError) as e:
+    except (LumachromeError, OSError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     gap = 4

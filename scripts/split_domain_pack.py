@@ -8,6 +8,11 @@ into a validation pack; every pair of one id (both crops of a RoadScene frame) l
     python scripts/split_domain_pack.py .packs/thermal-train.safetensors --fraction 0.1 \\
         --train-out runs/packs/thermal-fit.safetensors --val-out runs/packs/thermal-val.safetensors
 
+``--val-sets geolifeclef`` draws the validation ids from those datasets only (the first component of
+an id; the fraction is taken within them): for packs whose other sets overlap in space (``nirtiles``
+windows overlap each other and the ``landsat`` cells), so a validation image shares no pixel with a
+training one.
+
 The ids come from the pack's sidecar (``PACK.json`` beside ``PACK.safetensors``, as written by
 ``lumachrome data domain``). Prints the counts; writes ``OUT.json`` sidecars with the ids of each part.
 """
@@ -28,9 +33,12 @@ def sidecar(pack: Path) -> Path:
     return pack.with_suffix(".json")
 
 
-def val_ids(ids: list[str], fraction: float, salt: str) -> set[str]:
-    """The ``round(fraction * n)`` (at least 1) distinct ids with the smallest ``sha256(salt + id)``."""
-    unique = sorted(set(ids))
+def val_ids(ids: list[str], fraction: float, salt: str, sets: list[str] | None = None) -> set[str]:
+    """The ``round(fraction * n)`` (at least 1) distinct ids with the smallest ``sha256(salt + id)``;
+    with ``sets``, among the ids of those datasets only (none there: an error)."""
+    unique = sorted(i for i in set(ids) if sets is None or i.split("/", 1)[0] in sets)
+    if not unique:
+        raise DataError(f"no sample of the datasets {', '.join(sets or [])} in the pack")
     k = max(1, round(fraction * len(unique)))
     return set(sorted(unique, key=lambda i: (hashlib.sha256((salt + i).encode()).digest(), i))[:k])
 
@@ -40,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("pack", type=Path)
     ap.add_argument("--fraction", type=float, default=0.1)
     ap.add_argument("--salt", default="val:")
+    ap.add_argument("--val-sets", default=None, help="comma-separated datasets the validation ids come from")
     ap.add_argument("--train-out", type=Path, required=True)
     ap.add_argument("--val-out", type=Path, required=True)
     a = ap.parse_args(argv)
@@ -55,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         ids = json.loads(side.read_text())["ids"]
         if len(ids) != pack.A.shape[0]:
             raise DataError(f"{side}: {len(ids)} ids for {pack.A.shape[0]} pairs")
+        sets = [v.strip() for v in a.val_sets.split(",") if v.strip()] if a.val_sets else None
+        held = val_ids(ids, a.fraction, a.salt, sets)
     except (DataError, OSError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    held = val_ids(ids, a.fraction, a.salt)
     for out, keep in ((a.train_out, False), (a.val_out, True)):
         idx = [i for i, s in enumerate(ids) if (s in held) == keep]
         out.parent.mkdir(parents=True, exist_ok=True)

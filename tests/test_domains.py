@@ -349,3 +349,93 @@ def test_shared_holdout_sizes(shared_data, tmp_path):
     ga, gg = cv2.Laplacian(cv2.GaussianBlur(a, (5, 5), 1.5), cv2.CV_32F), cv2.Laplacian(cv2.GaussianBlur(g, (5, 5), 1.5), cv2.CV_32F)
     shifted = np.roll(gg, 17, axis=1)
     assert abs(np.corrcoef(ga.ravel(), gg.ravel())[0, 1]) > abs(np.corrcoef(ga.ravel(), shifted.ravel())[0, 1])
+
+
+# --------------------------------------------------------------------------------------------
+# nirtiles: every scene cut at native resolution, the fixed nir hold-out untouched
+
+
+def _cell_bounds(key: str, cell_m: float) -> tuple[float, float, float, float]:
+    """``(left, right, bottom, top)`` in map metres of a ``<epsg>/<gx>/<gy>`` cell (``landsat`` numbering:
+    ``gx`` counts cells from x = 0, ``gy`` is the cell's top edge in cells)."""
+    _, gx, gy = key.split("/")
+    return int(gx) * cell_m, (int(gx) + 1) * cell_m, (int(gy) - 1) * cell_m, int(gy) * cell_m
+
+
+def test_nirtiles_windows_are_native_and_never_touch_a_held_out_cell(fake_root):
+    from lumachrome.data.domains import _landsat_scenes, _read_landsat_scene, nirtile_pairs
+
+    size, cell, res = 8, 32, 5.0  # the fake rgbn scenes: 5 m pixels
+    train = list(nirtile_pairs(fake_root, size, "train", cell=cell, where=True))
+    hold = list(nirtile_pairs(fake_root, size, "holdout", cell=cell, where=True))
+    assert train and hold
+    assert all(p.id.startswith("nirtiles/") and p.A.shape == (size, size) and p.B.shape == (size, size, 3)
+               for p, _, _ in train + hold)
+    # the held-out cells: landsat's own (cut at the cell size) and nirtiles' (cells landsat never reads)
+    landsat_ids = {p.id for p in landsat_pairs(fake_root, cell)}
+    held_cells = {i.split("/", 1)[1] for i in holdout_ids(landsat_ids)} | {p.id.split("/", 1)[1] for p, _, _ in hold}
+    assert not {p.id.split("/", 1)[1] for p, _, _ in hold} & {i.split("/", 1)[1] for i in landsat_ids}
+    scenes = {name: (nf, nb, rgb) for name, (nf, nb), rgb in _landsat_scenes(fake_root / "nir" / "landsat")}
+    cell_m = cell * res
+    for kind, items in (("train", train), ("holdout", hold)):
+        for p, r, c in items:
+            if p.source == "nirtiles:bigearthnet":
+                continue
+            nf, nb, rgb = scenes[p.source.split(":", 1)[1]]
+            raster, nir_u8, rgb_u8, _ = _read_landsat_scene(nf, nb, rgb)
+            # native resolution: the window is the stretched scene's pixels, not a resampling of them
+            assert np.array_equal(p.A, nir_u8[r:r + size, c:c + size]) and np.array_equal(p.B, rgb_u8[r:r + size, c:c + size])
+            t = raster.transform
+            left, top = t.c + c * res, t.f - r * res
+            right, bottom = left + size * res, top - size * res
+            for key in held_cells:
+                l2, r2, b2, t2 = _cell_bounds(key, cell_m)
+                # a pixel belongs to the cell of its centre: grids not aligned to the pixels overlap by < 1/2 px
+                inter = min(right, r2) - max(left, l2) > res / 2 + 1e-6 and min(top, t2) - max(bottom, b2) > res / 2 + 1e-6
+                if kind == "train":
+                    assert not inter, (p.id, key)
+            if kind == "holdout":  # inside its own cell
+                l2, r2, b2, t2 = _cell_bounds(p.id.split("/", 1)[1], cell_m)
+                tol = res / 2 + 1e-6
+                assert l2 - tol <= left and right <= r2 + tol and b2 - tol <= bottom and top <= t2 + tol
+    # BigEarthNet: train only, the patch of bigearthnet's hold-out never read, 24 px patches cut, not resized
+    ben = {p.id.rsplit("/", 1)[1] for p, _, _ in train if p.source == "nirtiles:bigearthnet"}
+    ben_held = {i.split("/", 1)[1] for i in holdout_ids(f"bigearthnet/S2_patch_{k}" for k in range(3))}
+    assert ben and not ben & ben_held and len(ben | ben_held) == 3
+    assert not any(p.source == "nirtiles:bigearthnet" for p, _, _ in hold)
+
+
+def test_nirtiles_is_opt_in_and_checks_its_size(fake_root):
+    from lumachrome.data.domains import nirtile_pairs
+
+    assert "nirtiles" not in domains.DEFAULT_DATASETS["nir"]
+    default = list(domain_pairs("nir", fake_root, "holdout", 32))
+    with_tiles = [p for p in domain_pairs("nir", fake_root, "holdout", 32, datasets="all") if set_of(p.id) != "nirtiles"]
+    assert [p.id for p in default] == [p.id for p in with_tiles]
+    assert all(np.array_equal(a.A, b.A) and np.array_equal(a.B, b.B) for a, b in zip(default, with_tiles))
+    with pytest.raises(DataError, match="must divide"):
+        list(nirtile_pairs(fake_root, 24, "train", cell=32))
+    with pytest.raises(DataError, match="unknown split"):
+        list(nirtile_pairs(fake_root, 16, "val", cell=32))
+
+
+#: sha256 of the sorted ids of the fixed nir hold-out (13 pairs), those of ``.packs/nir-holdout.json``
+#: built before the ``nirtiles`` set existed.
+NIR_HOLDOUT_SHA256 = "f41cb9a4796e848bd300decdd3590c955869c73eabb25d69a791b34db34516cf"
+
+
+@pytest.mark.shared
+def test_shared_nir_holdout_is_fixed(shared_data):
+    import hashlib
+
+    pairs = list(domain_pairs("nir", shared_data, "holdout", 128))
+    ids = sorted(p.id for p in pairs)
+    assert len(pairs) == 13 and hashlib.sha256("\n".join(ids).encode()).hexdigest() == NIR_HOLDOUT_SHA256
+    every = [p for p in domain_pairs("nir", shared_data, "holdout", 128, datasets="all") if set_of(p.id) != "nirtiles"]
+    assert [p.id for p in every] == [p.id for p in pairs]
+    old = Path(__file__).resolve().parents[1] / ".packs" / "nir-holdout.safetensors"
+    if old.is_file():  # the pack built before nirtiles: the same ids, the same pixels
+        pack = read_domain_pack(old)
+        assert json.loads(old.with_suffix(".json").read_text())["ids"] == [p.id for p in pairs]
+        assert np.array_equal(pack.A.numpy()[:, 0], np.stack([p.A for p in pairs]))
+        assert np.array_equal(pack.B.numpy(), np.stack([p.B for p in pairs]).transpose(0, 3, 1, 2))

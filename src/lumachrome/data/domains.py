@@ -87,6 +87,7 @@ __all__ = [
     "domain_pairs",
     "geolifeclef_pairs",
     "landsat_pairs",
+    "nirtile_pairs",
     "manga_pairs",
     "openmoji_pairs",
     "photo_sketch_pairs",
@@ -457,17 +458,24 @@ def _landsat_scenes(base: Path) -> list[tuple[str, tuple[Path, int], list[tuple[
     return out
 
 
-def landsat_pairs(root: Path, size: int) -> Iterator[Pair]:
-    """Landsat scenes cut into ``size`` x ``size`` patches on a map-aligned grid (see the module doc)."""
+def _read_landsat_scene(nfile: Path, nband: int, rgb_bands: list[tuple[Path, int]]):
+    """``(nir raster, nir uint8 (H, W), rgb uint8 (H, W, 3), valid (H, W))`` of one scene, each band
+    stretched 2-98 % over the pixels valid in all four bands."""
     from lumachrome.geo import read_raster
 
+    nir = read_raster(nfile, [nband])
+    rgbs = [read_raster(f, [b]) for f, b in rgb_bands]
+    valid = np.logical_and.reduce([nir.valid] + [r.valid for r in rgbs])
+    nir_u8 = _stretch_u8(nir.data, valid)[0]
+    rgb_u8 = _stretch_u8(np.concatenate([r.data for r in rgbs]), valid).transpose(1, 2, 0)
+    return nir, nir_u8, rgb_u8, valid
+
+
+def landsat_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """Landsat scenes cut into ``size`` x ``size`` patches on a map-aligned grid (see the module doc)."""
     base = _need_dir(root / "nir" / "landsat")
     for scene, (nfile, nband), rgb_bands in _landsat_scenes(base):
-        nir = read_raster(nfile, [nband])
-        rgbs = [read_raster(f, [b]) for f, b in rgb_bands]
-        valid = np.logical_and.reduce([nir.valid] + [r.valid for r in rgbs])
-        nir_u8 = _stretch_u8(nir.data, valid)[0]
-        rgb_u8 = _stretch_u8(np.concatenate([r.data for r in rgbs]), valid).transpose(1, 2, 0)
+        nir, nir_u8, rgb_u8, valid = _read_landsat_scene(nfile, nband, rgb_bands)
         t = nir.transform
         res_x, res_y = abs(t.a), abs(t.e)
         cell_x, cell_y = size * res_x, size * res_y
@@ -490,6 +498,121 @@ def landsat_pairs(root: Path, size: int) -> Iterator[Pair]:
                     np.ascontiguousarray(rgb_u8[r : r + size, c : c + size]),
                     f"landsat:{scene}",
                 )
+
+
+#: Side (px, native resolution) of the map-aligned cells that decide the ``nirtiles`` split: the cells
+#: of the fixed ``landsat`` hold-out (pack size 128), whatever size a ``nirtiles`` pack is cut at.
+NIR_CELL = 128
+
+
+def _window_starts(n: int, size: int, offset: int) -> list[int]:
+    """Window starts along an axis of ``n`` px: every ``size // 2`` px from ``offset`` (mod the step),
+    plus both ends, so every pixel is covered; empty when ``n < size``."""
+    if n < size:
+        return []
+    step = max(1, size // 2)
+    return sorted({0, n - size, *range(offset % step, n - size + 1, step)})
+
+
+def _cell_keys(nir, shape: tuple[int, int], cell: int) -> tuple[np.ndarray, np.ndarray, str, int, int]:
+    """Per column and per row, the ``cell``-px map cell a pixel's centre lies in (the numbering of the
+    ``landsat`` ids), the EPSG code, and the first column / row on a cell boundary."""
+    t = nir.transform
+    res_x, res_y = abs(t.a), abs(t.e)
+    cell_x, cell_y = cell * res_x, cell * res_y
+    h, w = shape
+    gx = np.floor((t.c + (np.arange(w) + 0.5) * res_x) / cell_x).astype(np.int64)
+    gy = np.ceil((t.f - (np.arange(h) + 0.5) * res_y) / cell_y).astype(np.int64)
+    epsg = nir.crs.to_epsg() if nir.crs is not None else None
+    col0 = round((math.ceil(t.c / cell_x - 1e-9) * cell_x - t.c) / res_x) % cell
+    row0 = round((t.f - math.floor(t.f / cell_y + 1e-9) * cell_y) / res_y) % cell
+    return gx, gy, str(epsg), col0, row0
+
+
+def _windows_of(a: np.ndarray, b: np.ndarray, size: int, col0: int = 0, row0: int = 0):
+    """``(r, c, A window, B window)`` for every window of :func:`_window_starts` (``size`` x ``size``)."""
+    h, w = a.shape
+    for r in _window_starts(h, size, row0):
+        for c in _window_starts(w, size, col0):
+            yield r, c, np.ascontiguousarray(a[r : r + size, c : c + size]), np.ascontiguousarray(b[r : r + size, c : c + size])
+
+
+def nirtile_pairs(root: Path, size: int, split: str | None = None, cell: int = NIR_CELL,
+                  where: bool = False) -> Iterator[Pair]:
+    """``nirtiles``: every Landsat / ``rgbn*`` scene and every BigEarthNet patch cut into ``size`` x
+    ``size`` windows at native resolution (no resampling), overlapping by half a window, the last window
+    of a row / column flush with the scene's edge, windows with more than 5 % no-data dropped.
+
+    ``cell``: the grid's cell side in px (:data:`NIR_CELL`, the fixed hold-out's; smaller for tests).
+    ``where=True`` yields ``(pair, row, col)``: the window's top-left pixel in its scene (or padded patch).
+
+    The split keeps the fixed hold-out of the default datasets intact and leaks nothing across it:
+
+    * every scene pixel lies in a ``cell`` map cell (the ``landsat`` grid at size 128); a cell that is a
+      ``landsat`` id keeps that id's split; the other cells (scene edges, cells ``landsat`` drops for
+      no-data: pixels no default pack holds) are this dataset's own ids ``nirtiles/<EPSG>/<x>/<y>``, and
+      the 10 % lowest hashes of *those* ids (:func:`holdout_ids`) are its hold-out;
+    * a BigEarthNet patch keeps its ``bigearthnet`` split; the held-out patch is not read at all, the
+      others are train only (ids ``nirtiles/bigearthnet/<patch>``); a patch smaller than ``size`` (120 px
+      against 128) is reflect-padded to ``size``, not resized;
+    * a train window touches no held-out pixel (of ``landsat`` or of ``nirtiles``); a hold-out window lies
+      inside one held-out ``nirtiles`` cell (so at ``size`` 128 there is none: build the hold-out pack at
+      64); any other window is dropped. A window's id is the cell of its centre.
+    """
+    if split is not None and split not in SPLITS:
+        raise DataError(f"unknown split {split!r} (use {' or '.join(SPLITS)})")
+    if not 8 <= size <= cell or cell % size:
+        raise DataError(f"nirtiles: the window size must divide the cell size {cell} px, got {size}")
+    old = {i.split("/", 1)[1] for i in (p.id for p in landsat_pairs(root, cell))}
+    old_held = {i.split("/", 1)[1] for i in holdout_ids(f"landsat/{k}" for k in old)}
+    base = _need_dir(root / "nir" / "landsat")
+    scenes = []
+    for scene, (nfile, nband), rgb_bands in _landsat_scenes(base):
+        nir, nir_u8, rgb_u8, valid = _read_landsat_scene(nfile, nband, rgb_bands)
+        gx, gy, epsg, col0, row0 = _cell_keys(nir, valid.shape, cell)
+        keys = np.array([[f"{epsg}/{x}/{y}" for x in gx] for y in gy], dtype=object)
+        scenes.append((scene, nir_u8, rgb_u8, valid, keys, col0, row0))
+    new: set[str] = set()
+    for _, _, _, valid, keys, _, _ in scenes:
+        new |= {k for k in np.unique(keys[valid]) if k not in old}
+    held = {i.split("/", 1)[1] for i in holdout_ids(f"nirtiles/{k}" for k in new)}
+    for scene, nir_u8, rgb_u8, valid, keys, col0, row0 in scenes:
+        bad = np.isin(keys, sorted(old_held | held))
+        for r, c, a, b in _windows_of(nir_u8, rgb_u8, size, col0, row0):
+            if 1.0 - valid[r : r + size, c : c + size].mean() > MAX_NODATA_FRACTION:
+                continue
+            cells = set(np.unique(keys[r : r + size, c : c + size]))
+            centre = keys[r + size // 2, c + size // 2]
+            kind = "train" if not bad[r : r + size, c : c + size].any() else (
+                "holdout" if len(cells) == 1 and centre in held else None)
+            if kind is not None and split in (None, kind):
+                yield (Pair(f"nirtiles/{centre}", a, b, f"nirtiles:{scene}"), r, c) if where else \
+                    Pair(f"nirtiles/{centre}", a, b, f"nirtiles:{scene}")
+    if split == "holdout":
+        return
+    from lumachrome.geo import read_raster
+
+    ben = sorted(p for p in _need_dir(root / "nir" / "bigearthnet").iterdir() if p.is_dir())
+    ben_held = holdout_ids(f"bigearthnet/{d.name}" for d in ben)
+    for d in ben:
+        bands = {k: d / f"{d.name}_{k}.tif" for k in ("B08", "B04", "B03", "B02")}
+        if f"bigearthnet/{d.name}" in ben_held or not all(p.is_file() for p in bands.values()):
+            continue
+        rs = {k: read_raster(p, [1]) for k, p in bands.items()}
+        valid = np.logical_and.reduce([r.valid for r in rs.values()])
+        nir = _stretch_u8(rs["B08"].data, valid)[0]
+        rgb = np.ascontiguousarray(_stretch_u8(np.concatenate([rs[k].data for k in ("B04", "B03", "B02")]), valid).transpose(1, 2, 0))
+        h, w = nir.shape
+        if h < size or w < size:
+            py, px = max(0, size - h), max(0, size - w)
+            pads = (py // 2, py - py // 2, px // 2, px - px // 2)
+            nir = cv2.copyMakeBorder(nir, *pads, cv2.BORDER_REFLECT_101)
+            rgb = cv2.copyMakeBorder(rgb, *pads, cv2.BORDER_REFLECT_101)
+            valid = cv2.copyMakeBorder(valid.astype(np.uint8), *pads, cv2.BORDER_REFLECT_101).astype(bool)
+        for r, c, a, b in _windows_of(nir, rgb, size):
+            if 1.0 - valid[r : r + size, c : c + size].mean() <= MAX_NODATA_FRACTION:
+                pair = Pair(f"nirtiles/bigearthnet/{d.name}", a, b, "nirtiles:bigearthnet")
+                yield (pair, r, c) if where else pair
 
 
 # ---------------------------------------------------------------- thermal
@@ -521,7 +644,8 @@ def roadscene_pairs(root: Path, size: int) -> Iterator[Pair]:
 PAIRED_SOURCES: dict[str, dict[str, Callable[..., Iterator[Pair]]]] = {
     "sketch": {"openmoji": openmoji_pairs, "manga": manga_pairs, "photos": photo_sketch_pairs,
                "photos2": photos2_sketch_pairs, "sketchy": sketchy_line_pairs},
-    "nir": {"geolifeclef": geolifeclef_pairs, "bigearthnet": bigearthnet_pairs, "landsat": landsat_pairs},
+    "nir": {"geolifeclef": geolifeclef_pairs, "bigearthnet": bigearthnet_pairs, "landsat": landsat_pairs,
+            "nirtiles": nirtile_pairs},
     "thermal": {"roadscene": roadscene_pairs},
 }
 #: The datasets a pack holds unless ``datasets`` says otherwise. The sketch domain's opt-in sets
@@ -577,10 +701,12 @@ def domain_pairs(domain: str, root: str | os.PathLike, split: str | None, size: 
     names = resolve_datasets(domain, datasets)
     root = Path(root)
     for name in names:
-        items = list(PAIRED_SOURCES[domain][name](root, int(size)))
+        items = [] if name == "nirtiles" else list(PAIRED_SOURCES[domain][name](root, int(size)))
         if name == "sketchy" and split is not None:  # the split of the unpaired Sketchy packs
             held = sketchy_holdout(root)
             items = [it for it in items if (it.id in held) == (split == "holdout")]
+        elif name == "nirtiles":  # its split is pixel-wise against the default sets' (nirtile_pairs)
+            items = list(nirtile_pairs(root, int(size), split))
         else:
             items = filter_split(items, split)
         if name in LINE_ART_CHECKED:
