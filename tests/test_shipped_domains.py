@@ -64,8 +64,9 @@ def test_shipped_models_are_small_and_listed(capsys):
     # photo-hints v5 on the pretrained encoder) sets 80 MB. photo-hints' file holds only its hint branches
     # (the rest is photo's, "base" in its config; tests/test_model_base.py), so photo's tensors count once.
     assert sum(sizes.values()) <= 80e6, sizes
-    # a domain model on the pretrained encoder (effunet_gen, 4.7M parameters) is ~19 MB; the unet_gen ones 10.4 MB
-    assert all(sizes[d] <= 20e6 for d in DOMAINS), sizes
+    # the unet_gen domain models are 10.4 MB; one on the pretrained encoder (effunet_gen, 4.7M parameters) is
+    # 19 MB in float32 and 9.6 MB with its parameters stored as float16 (`export --half`, the shipped thermal)
+    assert all(sizes[d] <= 12e6 for d in DOMAINS), sizes
     assert main(["models"]) == 0
     listed = capsys.readouterr().out
     for d in DOMAINS:
