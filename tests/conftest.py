@@ -33,6 +33,20 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one intra-op thread for a module's tests, restored afterwards. For files of tiny
+    tensors: one thread is faster, and avoids OpenMP spin-waiting when the machine is busy (2 threads
+    under load made tests/test_models.py ~10x slower). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _find_browser() -> tuple[str | None, str | None]:
     """``(chromium, chromedriver)`` paths: ``$LUMACHROME_CHROMIUM`` / ``$LUMACHROME_CHROMEDRIVER``, else PATH
     (chromium, chromium-browser, google-chrome) and /usr/bin."""

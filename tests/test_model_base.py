@@ -24,12 +24,7 @@ from lumachrome.models.io import available_models, read_weights
 SMALL = dict(widths=[8, 16], blocks=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors (conftest.one_thread)
 
 
 def _sha(path: Path) -> str:

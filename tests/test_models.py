@@ -37,14 +37,7 @@ def _seed():
     torch.manual_seed(0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These tensors are tiny: one thread is faster, and avoids OpenMP spin-waiting when the
-    # machine is busy (2 threads under load made this file ~10x slower).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors (conftest.one_thread)
 
 
 def make(name: str, head: str = "regression", **kw) -> nn.Module:
