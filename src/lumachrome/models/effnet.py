@@ -608,14 +608,13 @@ class EffUNetGenerator(nn.Module):
             _DecoderStage(decoder[1], c4, decoder[2], blocks, padding),
             _DecoderStage(decoder[2], c2, decoder[3], blocks, padding),
         ])
-        if output == "direct":
-            self.head = nn.Sequential(
-                nn.Conv2d(decoder[3] + in_channels, head_width, 3, padding=1, padding_mode=padding), nn.ReLU(),
-                nn.Conv2d(head_width, out_channels, 3, padding=1, padding_mode=padding), nn.Tanh())
-        else:  # "affine": a (gain) and b (offset) maps at stride 2; a starts at zero
-            self.head = nn.Sequential(
-                nn.Conv2d(decoder[3] + in_channels, head_width, 3, padding=1, padding_mode=padding), nn.ReLU(),
-                nn.Conv2d(head_width, 2 * out_channels, 3, padding=1, padding_mode=padding))
+        # "direct": the image itself (tanh); "affine": a (gain) and b (offset) maps at stride 2, a starting at zero
+        head_out = out_channels if output == "direct" else 2 * out_channels
+        self.head = nn.Sequential(
+            nn.Conv2d(decoder[3] + in_channels, head_width, 3, padding=1, padding_mode=padding), nn.ReLU(),
+            nn.Conv2d(head_width, head_out, 3, padding=1, padding_mode=padding),
+            *([nn.Tanh()] if output == "direct" else []))
+        if output == "affine":
             with torch.no_grad():
                 self.head[2].weight[:out_channels].zero_()
                 self.head[2].bias[:out_channels].zero_()
