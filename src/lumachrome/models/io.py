@@ -273,7 +273,6 @@ def save_model_dir(
             (module doc). A shipped model is referenced by its name, any other folder by its path
             relative to ``path``. The base may hold no tensor the network lacks (the merged state
             would not load strictly): ``ModelError`` before anything is written. Default: a full folder.
-
         half: store the network's floating-point *parameters* as float16 (half the file; buffers such as
             BatchNorm statistics stay float32, since small running variances would lose precision).
             Loading casts them back to float32 (``load_state_dict`` copies into the float32 network), so
@@ -515,9 +514,14 @@ def weights_files(path: str | os.PathLike[str], config: dict[str, Any] | None = 
 def read_weights(path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
     """A model folder's complete state dict on the CPU (the base's tensors merged with its own, own ones
     winning; :func:`weights_files`), not checked against the architecture (:func:`load_model_dir` does)."""
+    return _merged_tensors(weights_files(path, config))
+
+
+def _merged_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
+    """The tensors of ``files`` (:func:`weights_files`' order) in one dict, later files winning."""
     state: dict[str, torch.Tensor] = {}
-    for weights in weights_files(path, config):
-        state.update(_load_tensors(weights))
+    for f in files:
+        state.update(_load_tensors(f))
     return state
 
 
@@ -577,9 +581,7 @@ def load_model_dir(
             f"{config['architecture']!r}): {problem}"
         )
     model = create_model(config["architecture"], **config["args"])
-    state: dict[str, torch.Tensor] = {}
-    for f in files:
-        state.update(_load_tensors(f))
+    state = _merged_tensors(files)
     problem = _compare_state(_shapes(model.state_dict()), _shapes(state))
     if problem:  # the header said otherwise: a damaged file
         raise ModelError(f"{where}: weights do not match {CONFIG_NAME}: {problem}")
