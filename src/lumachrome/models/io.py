@@ -70,6 +70,7 @@ __all__ = [
     "open_model",
     "read_config",
     "read_weights",
+    "read_weights_file",
     "resolve_model_dir",
     "same_tensor",
     "save_model_dir",
@@ -515,6 +516,16 @@ def read_weights(path: str | os.PathLike[str], config: dict[str, Any] | None = N
     """A model folder's complete state dict on the CPU (the base's tensors merged with its own, own ones
     winning; :func:`weights_files`), not checked against the architecture (:func:`load_model_dir` does)."""
     return _merged_tensors(weights_files(path, config))
+
+
+def read_weights_file(weights: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; when it lies in a model folder (a ``config.json`` beside it), the
+    folder's complete state (:func:`read_weights`: with its base model's tensors, if any). Errors of a
+    plain file are safetensors' own."""
+    from safetensors.torch import load_file
+
+    weights = Path(weights)
+    return read_weights(weights.parent) if (weights.parent / CONFIG_NAME).is_file() else load_file(str(weights))
 
 
 def _merged_tensors(files: list[Path]) -> dict[str, torch.Tensor]:

@@ -51,7 +51,7 @@ def widen_from(model: nn.Module, source: str | Path) -> None:
     Raises:
         ConfigError: no weights at ``source``, or they do not fit ``model``.
     """
-    from safetensors.torch import load_file
+    from lumachrome.models.io import read_weights_file
 
     path = Path(source)
     if path.is_dir():
@@ -59,10 +59,7 @@ def widen_from(model: nn.Module, source: str | Path) -> None:
     if not path.is_file():
         raise ConfigError(f"hint fine-tuning: {source}: no model.safetensors found")
     widened, new = model.hint_inputs() if hasattr(model, "hint_inputs") else ((), ())
-    from lumachrome.models.io import CONFIG_NAME, read_weights
-
-    # a model folder: with its base model's tensors, if any
-    src = read_weights(path.parent) if (path.parent / CONFIG_NAME).is_file() else load_file(str(path))
+    src = read_weights_file(path)  # a model folder's: with its base model's tensors, if any
     own = model.state_dict()
     if set(src) != set(own) - set(new):
         diff = sorted(set(src) ^ (set(own) - set(new)))

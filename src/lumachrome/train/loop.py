@@ -260,9 +260,7 @@ def init_from(model: torch.nn.Module, source: str, skip: list[str]) -> list[str]
     their fresh initialisation (e.g. a classification head on a regression trunk). Returns the names
     left freshly initialised.
     """
-    from safetensors.torch import load_file
-
-    from lumachrome.models.io import CONFIG_NAME, read_weights
+    from lumachrome.models.io import read_weights_file
 
     path = Path(source)
     if path.is_dir():
@@ -270,10 +268,7 @@ def init_from(model: torch.nn.Module, source: str, skip: list[str]) -> list[str]
     if not path.is_file():
         raise ConfigError(f"model.init: {source}: no model.safetensors found")
     try:
-        if (path.parent / CONFIG_NAME).is_file():  # a model folder: with its base model's tensors, if any
-            src = read_weights(path.parent)
-        else:
-            src = load_file(str(path))
+        src = read_weights_file(path)  # a model folder's: with its base model's tensors, if any
     except Exception as e:  # noqa: BLE001 - corrupt file, missing or changed base
         raise ConfigError(f"model.init: {path}: cannot read safetensors ({' '.join(str(e).split())})") from None
     own = model.state_dict()
