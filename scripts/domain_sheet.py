@@ -22,6 +22,7 @@ import torch
 
 def main(argv: list[str] | None = None) -> int:
     from lumachrome.data.domain_pack import read_domain_pack
+    from lumachrome.data.domains import set_of
     from lumachrome.errors import LumachromeError
     from lumachrome.evaluate_translate import _u8, load_translate_model
     from lumachrome.imageio import save_image
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             if not side.is_file():
                 raise LumachromeError(f"--skip needs the sample ids: no sidecar {side}")
             ids = json.loads(side.read_text())["ids"]
-            pool = [i for i in pool if not any(ids[i].split("/", 1)[0] == k for k in a.skip)]
+            pool = [i for i in pool if set_of(ids[i]) not in a.skip]
         if not 1 <= a.n <= len(pool) or a.scale < 1:
             raise LumachromeError(f"-n {a.n} must be in [1, {len(pool)}] and --scale {a.scale} >= 1")
         idx = [pool[round(i * (len(pool) - 1) / max(1, a.n - 1))] for i in range(a.n)]

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from lumachrome.data.domain_pack import read_domain_pack, write_domain_pack
+from lumachrome.data.domains import set_of
 from lumachrome.errors import DataError
 
 
@@ -36,7 +37,7 @@ def sidecar(pack: Path) -> Path:
 def val_ids(ids: list[str], fraction: float, salt: str, sets: list[str] | None = None) -> set[str]:
     """The ``round(fraction * n)`` (at least 1) distinct ids with the smallest ``sha256(salt + id)``;
     with ``sets``, among the ids of those datasets only (none there: an error)."""
-    unique = sorted(i for i in set(ids) if sets is None or i.split("/", 1)[0] in sets)
+    unique = sorted(i for i in set(ids) if sets is None or set_of(i) in sets)
     if not unique:
         raise DataError(f"no sample of the datasets {', '.join(sets or [])} in the pack")
     k = max(1, round(fraction * len(unique)))
