@@ -423,20 +423,32 @@ def geolifeclef_pairs(root: Path, size: int) -> Iterator[Pair]:
         yield Pair(sid, _resize(nir, size, size), _resize(np.ascontiguousarray(rgb), size, size), "geolifeclef")
 
 
-def bigearthnet_pairs(root: Path, size: int) -> Iterator[Pair]:
-    """BigEarthNet patches: B08 (NIR) vs B04/B03/B02 (RGB) GeoTIFFs, stretched, 120 px -> ``size``."""
+def _bigearthnet_patches(root: Path) -> list[Path]:
+    return sorted(p for p in _need_dir(root / "nir" / "bigearthnet").iterdir() if p.is_dir())
+
+
+def _read_bigearthnet_patch(d: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(nir uint8 (H, W), rgb uint8 (H, W, 3), valid (H, W))`` of the patch folder ``d``: B08 vs
+    B04/B03/B02, each stretched 2-98 % over the pixels valid in all four; None when a band is missing."""
     from lumachrome.geo import read_raster
 
-    for d in sorted(p for p in _need_dir(root / "nir" / "bigearthnet").iterdir() if p.is_dir()):
-        sid = f"bigearthnet/{d.name}"
-        bands = {b: d / f"{d.name}_{b}.tif" for b in ("B08", "B04", "B03", "B02")}
-        if not all(p.is_file() for p in bands.values()) :
-            continue
-        rs = {b: read_raster(p, [1]) for b, p in bands.items()}
-        valid = np.logical_and.reduce([r.valid for r in rs.values()])
-        nir = _stretch_u8(rs["B08"].data, valid)[0]
-        rgb = _stretch_u8(np.concatenate([rs[b].data for b in ("B04", "B03", "B02")]), valid).transpose(1, 2, 0)
-        yield Pair(sid, _resize(nir, size, size), _resize(np.ascontiguousarray(rgb), size, size), "bigearthnet")
+    bands = {b: d / f"{d.name}_{b}.tif" for b in ("B08", "B04", "B03", "B02")}
+    if not all(p.is_file() for p in bands.values()):
+        return None
+    rs = {b: read_raster(p, [1]) for b, p in bands.items()}
+    valid = np.logical_and.reduce([r.valid for r in rs.values()])
+    nir = _stretch_u8(rs["B08"].data, valid)[0]
+    rgb = _stretch_u8(np.concatenate([rs[b].data for b in ("B04", "B03", "B02")]), valid).transpose(1, 2, 0)
+    return nir, np.ascontiguousarray(rgb), valid
+
+
+def bigearthnet_pairs(root: Path, size: int) -> Iterator[Pair]:
+    """BigEarthNet patches: B08 (NIR) vs B04/B03/B02 (RGB) GeoTIFFs, stretched, 120 px -> ``size``."""
+    for d in _bigearthnet_patches(root):
+        patch = _read_bigearthnet_patch(d)
+        if patch is not None:
+            nir, rgb, _ = patch
+            yield Pair(f"bigearthnet/{d.name}", _resize(nir, size, size), _resize(rgb, size, size), "bigearthnet")
 
 
 #: Landsat scenes: name -> (NIR (file, band), RGB [(file, band)] * 3). ``*`` globs several files.
@@ -590,18 +602,13 @@ def nirtile_pairs(root: Path, size: int, split: str | None = None, cell: int = N
                     Pair(f"nirtiles/{centre}", a, b, f"nirtiles:{scene}")
     if split == "holdout":
         return
-    from lumachrome.geo import read_raster
-
-    ben = sorted(p for p in _need_dir(root / "nir" / "bigearthnet").iterdir() if p.is_dir())
+    ben = _bigearthnet_patches(root)
     ben_held = holdout_ids(f"bigearthnet/{d.name}" for d in ben)
     for d in ben:
-        bands = {k: d / f"{d.name}_{k}.tif" for k in ("B08", "B04", "B03", "B02")}
-        if f"bigearthnet/{d.name}" in ben_held or not all(p.is_file() for p in bands.values()):
+        patch = None if f"bigearthnet/{d.name}" in ben_held else _read_bigearthnet_patch(d)
+        if patch is None:
             continue
-        rs = {k: read_raster(p, [1]) for k, p in bands.items()}
-        valid = np.logical_and.reduce([r.valid for r in rs.values()])
-        nir = _stretch_u8(rs["B08"].data, valid)[0]
-        rgb = np.ascontiguousarray(_stretch_u8(np.concatenate([rs[k].data for k in ("B04", "B03", "B02")]), valid).transpose(1, 2, 0))
+        nir, rgb, valid = patch
         h, w = nir.shape
         if h < size or w < size:
             py, px = max(0, size - h), max(0, size - w)
