@@ -708,14 +708,15 @@ def domain_pairs(domain: str, root: str | os.PathLike, split: str | None, size: 
     names = resolve_datasets(domain, datasets)
     root = Path(root)
     for name in names:
-        items = [] if name == "nirtiles" else list(PAIRED_SOURCES[domain][name](root, int(size)))
-        if name == "sketchy" and split is not None:  # the split of the unpaired Sketchy packs
-            held = sketchy_holdout(root)
-            items = [it for it in items if (it.id in held) == (split == "holdout")]
-        elif name == "nirtiles":  # its split is pixel-wise against the default sets' (nirtile_pairs)
+        if name == "nirtiles":  # its split is pixel-wise against the default sets' (nirtile_pairs)
             items = list(nirtile_pairs(root, int(size), split))
         else:
-            items = filter_split(items, split)
+            items = list(PAIRED_SOURCES[domain][name](root, int(size)))
+            if name == "sketchy" and split is not None:  # the split of the unpaired Sketchy packs
+                held = sketchy_holdout(root)
+                items = [it for it in items if (it.id in held) == (split == "holdout")]
+            else:
+                items = filter_split(items, split)
         if name in LINE_ART_CHECKED:
             kept = [it for it in items if line_art_ok(it)]
             if dropped is not None:

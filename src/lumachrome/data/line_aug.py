@@ -35,13 +35,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from lumachrome.constants import LINE_AUG_LIMITS
 from lumachrome.errors import ConfigError
 
 __all__ = ["LINE_AUG_LIMITS", "LineAugment"]
-
-#: Accepted ranges ``(low, high)`` of the parameters (both inclusive but ``darkness < 1``).
-LINE_AUG_LIMITS = {"thickness": (0.0, 3.0), "shift": (0.0, 8.0), "elastic": (0.0, 4.0), "darkness": (0.0, 0.95),
-                   "gamma": (1.0, 4.0), "elastic_cells": (2, 16)}
 
 
 @dataclass(frozen=True)

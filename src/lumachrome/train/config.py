@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE
+from lumachrome.constants import ANNEALED_MEAN_TEMPERATURE, LINE_AUG_LIMITS
 from lumachrome.errors import ConfigError, UsageError
 
 __all__ = [
@@ -263,11 +263,8 @@ LIMITS: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "data.min_scale": (0, 1, True, False),
     "data.workers": (0, None, False, False),
     "data.max_files": (1, None, False, False),
-    "data.line_thickness": (0, 3, False, False),
-    "data.line_shift": (0, 8, False, False),
-    "data.line_elastic": (0, 4, False, False),
-    "data.line_darkness": (0, 0.95, False, False),
-    "data.line_gamma": (1, 4, False, False),
+    # data.line_*: the ranges LineAugment checks (lumachrome.constants.LINE_AUG_LIMITS)
+    **{f"data.line_{k}": (lo, hi, False, False) for k, (lo, hi) in LINE_AUG_LIMITS.items() if k != "elastic_cells"},
     "model.temperature": (0, None, True, False),
     "model.rebalance_lambda": (0, 1, False, False),
     "model.prior_images": (1, None, False, False),
