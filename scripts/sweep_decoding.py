@@ -21,15 +21,24 @@ from __future__ import annotations
 
 import argparse
 
+from lumachrome.calibrate import parse_centre
 from lumachrome.colorizer import Colorizer
 from lumachrome.evaluate import evaluate, format_table, gray_predictor
 
 
-def working_size_predictor(colorizer: Colorizer, size: int, gain: float, flip: bool = False):
+def working_size_predictor(colorizer: Colorizer, size: int, gain: float, flip: bool = False,
+                           centre: tuple[float, float] = (0.0, 0.0)):
     """ab predicted the way ``colorize`` does it at working size ``size``, with chroma gain ``gain``
-    (absolute, as ``colorize --saturation``: it replaces the model's own) and optional flip averaging."""
-    colorizer.saturation, colorizer.flip = gain, flip
-    return lambda L: colorizer.predict_ab_working(L, size)
+    (absolute, as ``colorize --saturation``: it replaces the model's own) and optional flip averaging.
+    A non-zero ``centre`` (raw a, b) applies the gain around that colour instead of around gray:
+    ``centre + gain * (ab - centre)``."""
+    if centre == (0.0, 0.0):
+        colorizer.saturation, colorizer.flip = gain, flip
+        return lambda L: colorizer.predict_ab_working(L, size)
+    from lumachrome.adaptive import centre_ab
+
+    colorizer.saturation, colorizer.flip = 1.0, flip
+    return lambda L: centre_ab(centre_ab(colorizer.predict_ab_working(L, size), centre) * gain, centre, inverse=True)
 
 
 def main() -> None:
@@ -42,11 +51,17 @@ def main() -> None:
     p.add_argument("--temperatures", type=float, nargs="+", default=[None],
                    help="annealed-mean temperatures (classification models)")
     p.add_argument("--half", choices=["a", "b"], default=None, help="score one fixed half of the folder")
+    p.add_argument("--centre", default="0,0",
+                   help="apply the gains around this colour (raw a,b, e.g. 1.86,5.82, the training photos' mean) "
+                        "instead of around gray")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--no-fd-lite", dest="fd_lite", action="store_false", help="skip the fd_lite column")
     a = p.parse_args()
     data = a.data if a.half is None else half_folder(a.data, a.half)
     col = Colorizer.load(a.model, device="cpu")
+    centre = parse_centre(a.centre)
+    if centre == "mean":
+        p.error("--centre: give the colour as A,B (e.g. the mean that lumachrome calibrate --centre mean reports)")
     results = {"gray": evaluate(gray_predictor, data, limit=a.limit, progress=False, fd_lite=a.fd_lite)}
     for size in a.sizes:
         for gain in a.gains:
@@ -54,8 +69,8 @@ def main() -> None:
                 col.temperature = t
                 for flip in ([False, True] if a.flip else [False]):
                     name = (f"{a.model} size {size} gain {gain:g}" + (f" T {t:g}" if t is not None else "")
-                            + (" flip" if flip else ""))
-                    results[name] = evaluate(working_size_predictor(col, size, gain, flip), data,
+                            + (" flip" if flip else "") + (f" around {a.centre}" if centre != (0.0, 0.0) else ""))
+                    results[name] = evaluate(working_size_predictor(col, size, gain, flip, centre), data,
                                              limit=a.limit, progress=False, fd_lite=a.fd_lite)
                     print(f"done: {name}", flush=True)
     print(format_table(results))
