@@ -307,3 +307,17 @@ def test_rebalanced_regression_trains_and_resumes_with_its_prior(folders, tmp_pa
     assert a.step == b.step == 40
     for k in a.model:
         torch.testing.assert_close(a.model[k], b.model[k], rtol=1e-5, atol=1e-6)
+
+
+def test_packs_of_different_sizes_are_resized_in_chunks_like_all_at_once():
+    """Mixed-size packs are brought to the largest size chunk by chunk (a whole pack in float32 at the larger
+    size ran out of memory); the result is the one-shot resize, byte for byte."""
+    from lumachrome.train.loop import _resize_uint8
+
+    g = torch.Generator().manual_seed(0)
+    small = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8, generator=g)
+    once = torch.nn.functional.interpolate(small.float(), size=(16, 16), mode="bilinear", antialias=True,
+                                           align_corners=False).round().clamp(0, 255).to(torch.uint8)
+    out = _resize_uint8(small, 16, chunk=2)
+    assert out.dtype == torch.uint8 and out.shape == (5, 3, 16, 16)
+    assert torch.equal(out, once)

@@ -124,6 +124,16 @@ def _folder_batches(cfg: RunConfig, dist: DistInfo | None = None, start_step: in
     return TrainData(batches=forever_sharded(), num_images=len(ds), sampler=sampler)
 
 
+def _resize_uint8(images: torch.Tensor, size: int, chunk: int = 256) -> torch.Tensor:
+    """uint8 ``(N, C, h, w)`` -> uint8 ``(N, C, size, size)`` (bilinear, antialiased), ``chunk`` images at a time."""
+    out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+    for i in range(0, images.shape[0], chunk):
+        out[i:i + chunk] = torch.nn.functional.interpolate(
+            images[i:i + chunk].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        ).round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
 def _pack_batches(cfg: RunConfig, device: torch.device, dist: DistInfo | None = None) -> TrainData:
     from lumachrome.data.pack import load_pack_tensor
     from lumachrome.data.tensor_batches import TensorBatcher
@@ -131,11 +141,10 @@ def _pack_batches(cfg: RunConfig, device: torch.device, dist: DistInfo | None = 
     tensors = [load_pack_tensor(p) for p in cfg.data.pack]
     sizes = {t.shape[-1] for t in tensors}
     if len(sizes) > 1:
-        # Packs of different sizes are resized to the largest before concatenation.
+        # Packs of different sizes are resized to the largest before concatenation, in chunks: a whole
+        # pack in float32 at the larger size would need 4 bytes per value (17k images at 256 px: 13.6 GB).
         top = max(sizes)
-        tensors = [t if t.shape[-1] == top else torch.nn.functional.interpolate(
-            t.float(), size=(top, top), mode="bilinear", antialias=True, align_corners=False
-        ).round().clamp(0, 255).to(torch.uint8) for t in tensors]
+        tensors = [t if t.shape[-1] == top else _resize_uint8(t, top) for t in tensors]
     images = torch.cat(tensors).to(device)
     if images.shape[0] < cfg.train.batch_size:
         raise DataError(f"{', '.join(cfg.data.pack)}: {images.shape[0]} images, fewer than one batch")
