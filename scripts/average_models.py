@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from lumachrome.errors import LumachromeError
-from lumachrome.models.io import CARD_NAME, load_model_dir, read_config, read_weights, save_model_dir
+from lumachrome.models.io import BASE_KEY, CARD_NAME, load_model_dir, read_config, read_weights, save_model_dir
 
-_OWN = ("format", "format_version", "architecture", "args", "preprocessing", "decoding", "base", "storage")
+_OWN = ("format", "format_version", "architecture", "args", "preprocessing", "decoding", BASE_KEY, "storage")
 
 
 def average(folders: list[Path], out: Path) -> int:

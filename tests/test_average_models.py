@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from _scripts import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("average_models", ROOT / "scripts" / "average_models.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("average_models")
 
 
 def _folder(path, seed, widths=(8, 16), half=False):

@@ -8,23 +8,12 @@ otherwise the change broke behaviour that should have stayed the same.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _pin_module():
-    spec = importlib.util.spec_from_file_location("_pin_output_checksums", REPO_ROOT / "scripts" / "pin_output_checksums.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-PIN = _pin_module()
+PIN = load_script("pin_output_checksums")
 PINNED = json.loads(PIN.CHECKSUMS.read_text())
 
 

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 
-from lumachrome.data.domain_pack import read_domain_pack, write_domain_pack
+from _scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "split_domain_pack.py"
+from lumachrome.data.domain_pack import read_domain_pack, write_domain_pack
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("split_domain_pack", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("split_domain_pack")
 
 
 def _pack(tmp_path: Path) -> Path:
