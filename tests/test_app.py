@@ -120,9 +120,25 @@ def test_flat_colours_for_line_art_models(server):
     assert np.abs(got - want).max() <= 1.5 / 255
     inside = got[20:44, 14:34].reshape(-1, 3)
     assert np.ptp(inside, axis=0).max() <= 1.5 / 255  # one flat colour inside the rectangle
+    assert res["notes"] == []
     status, res = post_form(server.url + "/api/colorize", {"model": "photo", "flat": "1"},
                             {"file": ("lines.png", buf.getvalue())})
     assert status == 400 and "line-art" in res["error"]
+    # an edge map of a photo closes too few regions: the network's colours, and a note saying why
+    import skimage.data
+
+    from lumachrome.data.sketchify import sketchify
+
+    edges = cv2.resize(sketchify(skimage.data.coffee(), "xdog"), (120, 80), interpolation=cv2.INTER_AREA)
+    buf = io.BytesIO()
+    Image.fromarray(edges).save(buf, format="PNG")
+    status, res = post_form(server.url + "/api/colorize", {"model": "sketch", "flat": "1"},
+                            {"file": ("edges.png", buf.getvalue())})
+    assert status == 200, res
+    assert len(res["notes"]) == 1 and "flat fill skipped" in res["notes"][0]
+    got = _decode(get(server.url + res["result"])[1])
+    want = load_pipeline("sketch", "cpu").translate_array(edges.astype(np.float32) / 255, flat=True, notes=[]) / 255.0
+    assert np.abs(got - want).max() <= 1.5 / 255
 
 
 def test_upload_then_colorize_with_options(server):

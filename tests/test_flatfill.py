@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lumachrome.cli import main
-from lumachrome.flatfill import default_gap, flat_fill, flat_fill_info
+from lumachrome.flatfill import MAX_CLUTTER, default_gap, flat_fill, flat_fill_info, is_clean_line_art, line_art_clutter
 
 
 def drawing(size: int = 200, gap: int = 0, thickness: int = 2) -> np.ndarray:
@@ -182,3 +182,71 @@ def test_translator_flat_refuses_other_domains(tmp_path):
     assert sk.supports_flat
     out = sk.translate_array(drawing(96), flat=True)
     assert out.dtype == np.uint8 and out.shape == (96, 96, 3)
+
+
+def edge_map(name: str = "astronaut", method: str = "canny") -> np.ndarray:
+    """A scikit-image photo as line art, the way ``data sketchify`` makes the sketch packs' photo pairs."""
+    import skimage.data
+
+    from lumachrome.data.sketchify import sketchify
+
+    return sketchify(getattr(skimage.data, name)(), method)
+
+
+def test_clutter_tells_line_art_from_edge_maps_at_any_resolution():
+    clean = drawing(200)
+    assert line_art_clutter(clean) < MAX_CLUTTER and is_clean_line_art(clean)
+    # measured at the model's working size: the same drawing 4x larger measures the same
+    big = cv2.resize(clean, (800, 800), interpolation=cv2.INTER_LINEAR)
+    assert abs(line_art_clutter(big) - line_art_clutter(clean)) < 0.01
+    for name in ("astronaut", "coffee", "chelsea"):
+        for method in ("xdog", "canny"):
+            e = edge_map(name, method)
+            assert line_art_clutter(e) > MAX_CLUTTER + 0.05, (name, method)
+            assert not is_clean_line_art(e)
+    # degenerate pages: blank (no line) and all ink
+    assert line_art_clutter(np.full((50, 50), 255, np.uint8)) == 0.0
+    assert line_art_clutter(np.zeros((50, 50), np.uint8)) == 1.0
+
+
+def test_translator_flat_falls_back_on_edge_maps(recwarn):
+    from lumachrome.errors import LumachromeWarning
+    from lumachrome.translate import Translator
+
+    sk = Translator.load("sketch", device="cpu")
+    e = cv2.resize(edge_map(), (192, 192), interpolation=cv2.INTER_AREA)
+    plain = sk.translate_array(e)  # the network's colours times the drawing's lines
+    with pytest.warns(LumachromeWarning, match=r"page\.png: flat fill skipped.*edge map"):
+        auto = sk.translate_array(e, flat=True, where="page.png")
+    raw = Translator.load("sketch", device="cpu", overlay_lines=False).translate_array(e)
+    assert np.array_equal(auto, raw)  # the network's own colours, no lines multiplied over them
+    assert not np.array_equal(auto, plain)
+    notes: list[str] = []
+    assert np.array_equal(sk.translate_array(e, flat=True, notes=notes), raw) and "flat fill skipped" in notes[0]
+    forced = sk.translate_array(e, flat="always")
+    assert not np.array_equal(forced, plain)
+    lines = e < 128
+    assert (forced[lines] == e[lines][:, None]).all()  # flat fill keeps the drawing's own lines
+    recwarn.clear()
+    clean = sk.translate_array(drawing(96), flat=True)  # clean line art: filled, no warning
+    assert np.array_equal(clean, sk.translate_array(drawing(96), flat="always"))
+    assert not [w for w in recwarn if issubclass(w.category, LumachromeWarning)]
+    from lumachrome.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="flat"):
+        sk.translate_array(drawing(96), flat="sometimes")
+
+
+def test_cli_flat_warns_and_keeps_colours_on_edge_maps(tmp_path, capsys):
+    src = tmp_path / "photo_edges.png"
+    Image.fromarray(edge_map("coffee", "xdog")).save(src)
+    capsys.readouterr()
+    assert main(["colorize", "--model", "sketch", "--flat", str(src), "-o", str(tmp_path / "a.png"), "--device", "cpu", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "flat fill skipped" in err and str(src) in err and "Traceback" not in err
+    assert main(["colorize", "--model", "sketch", str(src), "-o", str(tmp_path / "plain.png"), "--device", "cpu", "-q"]) == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "plain.png")))
+    assert main(["colorize", "--model", "sketch", "--flat-always", str(src), "-o", str(tmp_path / "b.png"), "--device", "cpu",
+                 "-q"]) == 0  # fmt: skip
+    assert "flat fill skipped" not in capsys.readouterr().err
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), np.asarray(Image.open(tmp_path / "plain.png")))

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -62,7 +63,7 @@ import torch
 from torch import nn
 
 from lumachrome.constants import REC601_LUMA
-from lumachrome.errors import ConfigError, ImageError, ModelError
+from lumachrome.errors import ConfigError, ImageError, LumachromeWarning, ModelError
 from lumachrome.models.io import ModelFolder, load_model_dir, open_model
 from lumachrome.precision import inference_autocast, resolve_device
 
@@ -282,13 +283,19 @@ class Translator:
 
     # ---------------------------------------------------------------- arrays
     def translate_array(
-        self, image: np.ndarray, *, valid: np.ndarray | None = None, stretch: bool = True, flat: bool = False
+        self, image: np.ndarray, *, valid: np.ndarray | None = None, stretch: bool = True, flat: bool | str = False,
+        where: str | None = None, notes: list[str] | None = None,
     ) -> np.ndarray:
         """Translate one image: ``(H, W)`` or ``(H, W, C)`` uint8/uint16/float ``[0, 1]`` (raw values for
         stretched domains) -> uint8 ``(H, W, 3)`` RGB at the input's resolution.
 
         ``flat=True`` (``sketch`` models only): one flat colour per closed region between the lines,
-        lines kept as drawn (:func:`lumachrome.flatfill.flat_fill` on the full-resolution output).
+        lines kept as drawn (:func:`lumachrome.flatfill.flat_fill` on the full-resolution output), when
+        the drawing is clean line art (:func:`lumachrome.flatfill.is_clean_line_art`); for a cluttered
+        one (an edge map of a photo) the network's own colours are returned (without the lines
+        multiplied over them) and a :class:`~lumachrome.errors.LumachromeWarning` says so (``where``
+        names the input in it; with a ``notes`` list the line is appended there instead).
+        ``flat="always"`` fills every drawing.
 
         ``valid``: optional ``(H, W)`` bool mask (False: no-data; those output pixels are 0).
         ``stretch=False``: the input is already stretched (skip the domain's percentile stretch).
@@ -299,8 +306,8 @@ class Translator:
         H, W = a.shape[:2]
         if valid is not None and valid.shape != (H, W):
             raise ImageError(f"translate: mask {valid.shape} does not match the image {(H, W)}")
-        if flat:
-            self.check_flat()
+        asked = bool(flat)
+        flat = self._flat_applies(a, flat, where, notes)
         if self.options["mode"] == "tile":
             x = self._to_channels(a)
             if stretch:
@@ -319,11 +326,35 @@ class Translator:
 
                 out = flat_fill(self._gray_u8(a), out)
         else:
-            out = self._run_resized(a, valid, stretch, flat=flat)
+            # a drawing too cluttered to fill: the network's colours without the lines multiplied over them (the
+            # dense strokes of an edge map darken it: -0.8 to -1.2 dB on the sketch hold-out's edge maps)
+            out = self._run_resized(a, valid, stretch, flat=flat, overlay=not (asked and not flat))
         if valid is not None and not valid.all():
             np.maximum(out, 1, out=out)
             out[~valid] = 0
         return out
+
+    def _flat_applies(self, a: np.ndarray, flat: bool | str, where: str | None, notes: list[str] | None) -> bool:
+        """Whether ``translate_array(flat=...)`` fills this image (see there); warns when it falls back."""
+        if flat not in (False, None, True, "auto", "always"):
+            raise ConfigError(f"flat: use True, 'auto', 'always' or False, got {flat!r}")
+        if not flat:
+            return False
+        self.check_flat()
+        if flat == "always":
+            return True
+        from lumachrome.flatfill import MAX_CLUTTER, line_art_clutter
+
+        clutter = line_art_clutter(self._gray_u8(a))
+        if clutter <= MAX_CLUTTER:
+            return True
+        msg = (f"flat fill skipped, the network's colours kept: {clutter:.0%} of the paper lies next to a line (clean "
+               f"line art: <= {MAX_CLUTTER:.0%}), so this looks like an edge map of a photo, which closes too few regions to fill")
+        if notes is not None:
+            notes.append(msg)
+        else:
+            warnings.warn(f"{where or 'drawing'}: {msg}", LumachromeWarning, stacklevel=3)
+        return False
 
     def _working_shape(self, H: int, W: int, line_source: np.ndarray | None) -> tuple[int, int]:
         o = self.options
@@ -358,13 +389,16 @@ class Translator:
             g[r0 : r0 + len(c)] = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
         return g
 
-    def _run_resized(self, a: np.ndarray, valid: np.ndarray | None, stretch: bool, flat: bool = False) -> np.ndarray:
+    def _run_resized(self, a: np.ndarray, valid: np.ndarray | None, stretch: bool, flat: bool = False,
+                     overlay: bool = True) -> np.ndarray:  # fmt: skip
         """Working size + upsample. The input is shrunk *before* any float conversion: besides the
         input and the uint8 output, full-resolution memory is one uint8 plane (line width, overlay)
-        (``flat``: plus the flat fill's label and float planes)."""
+        (``flat``: plus the flat fill's label and float planes). ``overlay=False``: never multiply the
+        lines over the output (``overlay_lines`` notwithstanding)."""
         H, W = a.shape[:2]
         gray_u8 = None
-        if self.options.get("scale") == "line_width" or self.options.get("overlay_lines") or flat:
+        overlay = overlay and bool(self.options.get("overlay_lines"))
+        if self.options.get("scale") == "line_width" or overlay or flat:
             gray_u8 = self._gray_u8(a)
         h, w = self._working_shape(H, W, gray_u8)
         src = a if a.dtype in (np.uint8, np.uint16, np.float32) else a.astype(np.float32)
@@ -383,7 +417,7 @@ class Translator:
             from lumachrome.flatfill import flat_fill
 
             return flat_fill(gray_u8, out)  # the lines are its own (no overlay on top)
-        if self.options.get("overlay_lines") and gray_u8 is not None:
+        if overlay and gray_u8 is not None:
             self._overlay(out, gray_u8)
         return out
 
@@ -446,7 +480,7 @@ class Translator:
         bands: Sequence[int | str] | int | str | None = None,
         overwrite: bool = False,
         quality: int = 95,
-        flat: bool = False,
+        flat: bool | str = False,
     ) -> Path:
         """Translate ``src`` and write ``dst`` atomically (temporary file + rename).
 
@@ -482,7 +516,7 @@ class Translator:
         if px.ndim == 3 and self.in_channels == 1:
             # 1-channel models: the luminance (cv2's Rec. 601, as the packs)
             px = cv2.cvtColor(px, cv2.COLOR_RGB2GRAY)
-        out = self.translate_array(px, flat=flat)
+        out = self.translate_array(px, flat=flat, where=str(src))
         del px
         save_image(dst, out, quality=quality)
         return dst
@@ -509,7 +543,7 @@ class Translator:
             raise ImageError(f"{path}: {len(idx)} band(s) selected ({idx}); the model takes {self.in_channels}")
         return idx
 
-    def _translate_raster(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int, flat: bool = False) -> Path:
+    def _translate_raster(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int, flat: bool | str = False) -> Path:
         import rasterio
 
         # GDAL caches blocks read and written (by default up to 5 % of the RAM): cap it, so memory
@@ -518,7 +552,7 @@ class Translator:
             return self._translate_raster_inner(src, dst, bands, geo_out=geo_out, quality=quality, flat=flat)
 
     def _translate_raster_inner(self, src: Path, dst: Path, bands: Any, *, geo_out: bool, quality: int,
-                                flat: bool = False) -> Path:
+                                flat: bool | str = False) -> Path:
         from lumachrome.geo import GeoTiffWriter, Window, band_limits, open_raster, read_raster
         from lumachrome.imageio import save_image
 
@@ -553,7 +587,7 @@ class Translator:
             x = scale_raw(r)
             valid = r.valid if has_nodata else None
             del r
-            out = self.translate_array(x.transpose(1, 2, 0), valid=valid, stretch=False, flat=flat)
+            out = self.translate_array(x.transpose(1, 2, 0), valid=valid, stretch=False, flat=flat, where=str(src))
             if geo_out:
                 from lumachrome.geo import write_geotiff
 

@@ -464,8 +464,9 @@ class Engine:
                 x = restorer(x)
                 steps = [str(st) for st in restorer.last.steps] if restorer.last is not None else []
             runner = self._load(name)
+            notes: list[str] = []
             if infos[name]["kind"] == "translate":
-                rgb = _translate(runner, x, flat=flat)
+                rgb = _translate(runner, x, flat=flat, notes=notes)  # notes: why a cluttered drawing was not filled
             else:
                 correction = self._correction(out, reference, palette, transfer, strength)
                 if colour != 1.0:
@@ -482,7 +483,7 @@ class Engine:
             result: dict[str, Any] = {
                 "id": uid, "model": name, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
                 "hints": [{"x": h.x, "y": h.y, "color": h.hex} for h in hints],
-                "restore_steps": steps,
+                "restore_steps": steps, "notes": notes,
                 "result": f"/files/{uid}/result.png", "preview": f"/files/{uid}/result.jpg",
                 "input_preview": f"/files/{uid}/input.jpg",
                 "download_name": download_name,
@@ -565,9 +566,9 @@ def _scaled(correction: Any, factor: float):
 
 
 
-def _translate(translator: Any, x: np.ndarray, flat: bool = False) -> np.ndarray:
+def _translate(translator: Any, x: np.ndarray, flat: bool = False, notes: list[str] | None = None) -> np.ndarray:
     """Run a :class:`lumachrome.translate.Translator` on a float image: its uint8 RGB as float32 in [0, 1]
     (the range the page's results are saved from; 0..255 floats were clipped to an all-white image).
-    ``flat``: the flat-fill output of line-art models."""
-    out = translator.translate_array(x, flat=True) if flat else translator.translate_array(x)
+    ``flat``: the flat-fill output of line-art models, for clean line art (else a line in ``notes``)."""
+    out = translator.translate_array(x, flat=True, notes=notes) if flat else translator.translate_array(x)
     return np.asarray(out, dtype=np.float32) / 255.0

@@ -100,7 +100,11 @@ def colorize(
         None, "--band-name", metavar="NAME", help="Translation models (nir): pick the GeoTIFF band by its description, e.g. nir."
     ),
     flat: bool = typer.Option(
-        False, "--flat", help="Line-art models (sketch): one flat colour per closed region between the lines, lines kept black."
+        False, "--flat", help="Line-art models (sketch): one flat colour per closed region between the lines, lines kept black. "
+        "A cluttered drawing (an edge map of a photo) keeps the network's colours, with a warning.",
+    ),
+    flat_always: bool = typer.Option(
+        False, "--flat-always", help="As --flat, but fill every drawing, cluttered ones too."
     ),
 ) -> int:
     """See ``_COLORIZE_HELP`` and :func:`plan_outputs` for the naming rules."""
@@ -123,8 +127,9 @@ def colorize(
         source: Any = open_model(model)
     except (LumachromeError, OSError):
         source = model  # an unknown model is reported when it loads, after the cheap checks of the inputs
-    if flat and (getattr(source, "task", None) != "translate" or source.config.get("domain") != "sketch"):
-        raise typer.BadParameter(f"flat fill is for line-art (sketch) models, not {model!r}", param_hint="--flat")
+    flat_mode: bool | str = "always" if flat_always else flat
+    if flat_mode and (getattr(source, "task", None) != "translate" or source.config.get("domain") != "sketch"):
+        raise typer.BadParameter(f"flat fill is for line-art (sketch) models, not {model!r}", param_hint="--flat-always" if flat_always else "--flat")
     if getattr(source, "task", None) == "translate":  # sketch / nir / thermal: image-to-image models
         others = {"--restore": restore, "--reference": reference, "--palette": palette, "--before-after": before_after,
                   "--video": video, "--archive": archive or manifest is not None, "--hint": hint,
@@ -134,7 +139,7 @@ def colorize(
             raise typer.BadParameter(f"{', '.join(bad)}: not available with translation model {model!r}", param_hint="--model")
         return _colorize_translate(
             inputs, output, model=source, size=size, ext=ext, device=device, overwrite=overwrite, quality=quality,
-            quiet=quiet, bands=bands, band_name=band_name, flat=flat,
+            quiet=quiet, bands=bands, band_name=band_name, flat=flat_mode,
         )  # fmt: skip
     if bands is not None or band_name is not None:
         raise typer.BadParameter("--bands/--band-name are for translation models (e.g. --model nir)", param_hint="--bands")

@@ -136,7 +136,8 @@ async function run() {
     const res = await api("/api/colorize", { method: "POST", body: fd });
     showResult(res);
     status("Done in " + res.seconds.toFixed(1) + " s with " + res.model + (res.hints.length ? ", " + res.hints.length + " hint(s)" : "") +
-      (res.restore_steps.length ? ". Restoration: " + res.restore_steps.join("; ") : "") + ".");
+      (res.restore_steps.length ? ". Restoration: " + res.restore_steps.join("; ") : "") +
+      (res.notes && res.notes.length ? ". Note: " + res.notes.join("; ") : "") + ".");
   } catch (e) {
     status(e.message, true);
   } finally {
