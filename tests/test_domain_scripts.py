@@ -59,3 +59,56 @@ def test_sheet_columns(tmp_path):
                                          "--scale", "2", "-o", str(out)]) == 0
     img = np.asarray(Image.open(out))
     assert img.shape[:2] == (3 * 16 + 2 * 4, 3 * 16 + 2 * 4)  # 3 rows; input | model | truth, 4 px gaps
+
+
+def test_sketch_holdout_bounds_finds_twins_and_solves_for_the_rest(tmp_path, capsys):
+    """Hold-out drawings identical to training drawings of other colours are twins, scored by the mean
+    of the twins' colours; the edge-map sets get their baselines; the needed score of the rest follows."""
+    from lumachrome.data.domain_pack import write_domain_pack
+
+    rng = np.random.default_rng(0)
+    page = np.full((1, 16, 16), 255, np.uint8)
+    flag = page.copy()
+    flag[0, 4:12, [3, 12]] = 0
+    flag[0, [4, 11], 3:13] = 0
+
+    def other(k):
+        a = page.copy()
+        a[0, k % 14 : k % 14 + 2, :] = 0
+        return a
+
+    def edges():
+        return np.where(rng.random((1, 16, 16)) < 0.3, 0, 255).astype(np.uint8)
+
+    def colour(rgb):
+        return np.broadcast_to(np.array(rgb, np.uint8)[:, None, None], (3, 16, 16)).copy()
+
+    train = [("openmoji/F1", flag, colour([200, 0, 0])), ("openmoji/F2", flag, colour([0, 0, 200])),
+             ("openmoji/O1", other(1), colour([250, 250, 0]))]
+    train += [(f"manga/m{i}", edges(), colour([90, 80, 70])) for i in range(3)]
+    train += [(f"photos/p{i}", edges(), colour([100, 120, 140])) for i in range(3)]
+    hold = [("openmoji/F3", flag, colour([0, 200, 0])), ("openmoji/O2", other(7), colour([250, 250, 0])),
+            ("manga/m9", edges(), colour([90, 80, 70])), ("photos/p9", edges(), colour([100, 120, 140]))]
+    paths = []
+    for name, rows in (("train", train), ("hold", hold)):
+        p = write_domain_pack(tmp_path / f"{name}.safetensors", A=np.stack([r[1] for r in rows]),
+                              B=np.stack([r[2] for r in rows]), domain="sketch", split=name, a_channels=["line"])
+        (tmp_path / f"{name}.json").write_text(json.dumps({"ids": [r[0] for r in rows]}))
+        paths.append(str(p))
+    capsys.readouterr()
+    assert _script("sketch_holdout_bounds").main([paths[1], paths[0]]) == 0
+    out = capsys.readouterr().out
+    assert "twins: 1 OpenMoji drawings with 2 training twins each" in out
+    from lumachrome.metrics import ciede2000, psnr
+
+    gt = colour([0, 200, 0]).transpose(1, 2, 0)
+    mean = colour([100, 0, 100]).transpose(1, 2, 0)  # the mean of the red and the blue twin
+    best = [ln for ln in out.splitlines() if "best possible" in ln][0]
+    assert f"| {psnr(mean, gt):.2f} | {ciede2000(mean, gt):.2f} |" in best
+    base = [ln for ln in out.splitlines() if ln.startswith("| manga") and "baseline" in ln][0]
+    assert float(base.split("|")[4]) > 40  # a constant-colour set is fitted almost exactly
+    need = [ln for ln in out.splitlines() if ln.startswith("bars 18 / 9, twins at their best")][0]
+    vals = {ln.split("|")[1].strip(): ln for ln in out.splitlines() if ln.startswith("|") and ("best possible" in ln or "baseline" in ln)}
+    p_rest = sum(float(v.split("|")[4]) for v in vals.values()) if len(vals) == 3 else None
+    assert p_rest is not None
+    assert f"PSNR >= {18.0 * 4 - p_rest:.2f}" in need  # one openmoji-other drawing carries the rest
