@@ -306,8 +306,9 @@ class Translator:
         H, W = a.shape[:2]
         if valid is not None and valid.shape != (H, W):
             raise ImageError(f"translate: mask {valid.shape} does not match the image {(H, W)}")
-        asked = bool(flat)
-        flat = self._flat_applies(a, flat, where, notes)
+        # gray_u8: the drawing's luminance, computed once for the clutter check and the flat fill (or the overlay)
+        fill, gray_u8 = self._flat_applies(a, flat, where, notes)
+        fallback = bool(flat) and not fill  # asked for flat colours, but the drawing is an edge map
         if self.options["mode"] == "tile":
             x = self._to_channels(a)
             if stretch:
@@ -321,40 +322,43 @@ class Translator:
                 out[r0 : r0 + rows.shape[0]] = rows
 
             self._run_tiled(read, H, W, write)
-            if flat:
+            if fill:
                 from lumachrome.flatfill import flat_fill
 
-                out = flat_fill(self._gray_u8(a), out)
+                out = flat_fill(gray_u8, out)
         else:
             # a drawing too cluttered to fill: the network's colours without the lines multiplied over them (the
             # dense strokes of an edge map darken it: -0.8 to -1.2 dB on the sketch hold-out's edge maps)
-            out = self._run_resized(a, valid, stretch, flat=flat, overlay=not (asked and not flat))
+            out = self._run_resized(a, valid, stretch, flat=fill, overlay=not fallback, gray_u8=gray_u8)
         if valid is not None and not valid.all():
             np.maximum(out, 1, out=out)
             out[~valid] = 0
         return out
 
-    def _flat_applies(self, a: np.ndarray, flat: bool | str, where: str | None, notes: list[str] | None) -> bool:
-        """Whether ``translate_array(flat=...)`` fills this image (see there); warns when it falls back."""
+    def _flat_applies(self, a: np.ndarray, flat: bool | str, where: str | None,
+                      notes: list[str] | None) -> tuple[bool, np.ndarray | None]:  # fmt: skip
+        """Whether ``translate_array(flat=...)`` fills the image ``a`` (see there), and its uint8 luminance when
+        flat colours were asked for (else None); warns when it falls back."""
         if flat not in (False, None, True, "auto", "always"):
             raise ConfigError(f"flat: use True, 'auto', 'always' or False, got {flat!r}")
         if not flat:
-            return False
+            return False, None
         self.check_flat()
+        gray_u8 = self._gray_u8(a)
         if flat == "always":
-            return True
+            return True, gray_u8
         from lumachrome.flatfill import MAX_CLUTTER, line_art_clutter
 
-        clutter = line_art_clutter(self._gray_u8(a))
+        clutter = line_art_clutter(gray_u8)
         if clutter <= MAX_CLUTTER:
-            return True
+            return True, gray_u8
         msg = (f"flat fill skipped, the network's colours kept: {clutter:.0%} of the paper lies next to a line (clean "
                f"line art: <= {MAX_CLUTTER:.0%}), so this looks like an edge map of a photo, which closes too few regions to fill")
         if notes is not None:
             notes.append(msg)
         else:
             warnings.warn(f"{where or 'drawing'}: {msg}", LumachromeWarning, stacklevel=3)
-        return False
+        return False, gray_u8
 
     def _working_shape(self, H: int, W: int, line_source: np.ndarray | None) -> tuple[int, int]:
         o = self.options
@@ -390,15 +394,15 @@ class Translator:
         return g
 
     def _run_resized(self, a: np.ndarray, valid: np.ndarray | None, stretch: bool, flat: bool = False,
-                     overlay: bool = True) -> np.ndarray:  # fmt: skip
+                     overlay: bool = True, gray_u8: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
         """Working size + upsample. The input is shrunk *before* any float conversion: besides the
         input and the uint8 output, full-resolution memory is one uint8 plane (line width, overlay)
         (``flat``: plus the flat fill's label and float planes). ``overlay=False``: never multiply the
-        lines over the output (``overlay_lines`` notwithstanding)."""
+        lines over the output (``overlay_lines`` notwithstanding). ``gray_u8``: the input's luminance
+        when the caller has it already."""
         H, W = a.shape[:2]
-        gray_u8 = None
         overlay = overlay and bool(self.options.get("overlay_lines"))
-        if self.options.get("scale") == "line_width" or overlay or flat:
+        if gray_u8 is None and (self.options.get("scale") == "line_width" or overlay or flat):
             gray_u8 = self._gray_u8(a)
         h, w = self._working_shape(H, W, gray_u8)
         src = a if a.dtype in (np.uint8, np.uint16, np.float32) else a.astype(np.float32)
