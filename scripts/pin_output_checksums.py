@@ -180,11 +180,15 @@ def _compute(work: Path, cases: dict[str, tuple[str, list[str]]] | None,
         code = main(["colorize", str(src), "-o", str(out), "--device", "cpu", "--quiet", *args])
         if code != 0:
             raise RuntimeError(f"{case}: lumachrome colorize exited with {code}")
-        result[case] = {f.name: {"sha256": hashlib.sha256(f.read_bytes()).hexdigest(), "thumb": thumbnail(f.read_bytes())}
-                        for f in sorted(out.iterdir())}  # fmt: skip
+        result[case] = {f.name: _pins(f.read_bytes()) for f in sorted(out.iterdir())}
         if log:
             log(f"{case}: {len(result[case])} output(s)")
     return result
+
+
+def _pins(data: bytes) -> dict[str, str]:
+    """An output file's two pins: the sha256 of its bytes and its :func:`thumbnail`."""
+    return {"sha256": hashlib.sha256(data).hexdigest(), "thumb": thumbnail(data)}
 
 
 def hashes(sums: dict[str, dict[str, dict[str, str]]]) -> dict[str, dict[str, str]]:
@@ -226,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         pinned = {}
     changed = thumbnail_changes(pinned.get("thumbnails", {}), thumbnails(sums)) if pinned else ["nothing pinned"]
     if args.check:
-        exact = pinned.get("platforms", {}).get(key)
-        diff = [] if exact is None else sorted(k for k in set(exact) | set(sums) if exact.get(k) != hashes(sums).get(k))
+        exact, now = pinned.get("platforms", {}).get(key), hashes(sums)
+        diff = [] if exact is None else sorted(k for k in set(exact) | set(now) if exact.get(k) != now.get(k))
         print(f"platform: {key} ({'no hashes pinned for it' if exact is None else 'hashes ' + ('identical' if not diff else 'changed: ' + ', '.join(diff))})")
         print("thumbnails within tolerance" if not changed else "thumbnails changed:\n  " + "\n  ".join(changed))
         return 1 if diff or changed else 0
